@@ -1,0 +1,31 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Fossil.Modeling;
+
+/// <summary>One transformer layer (<c>encoder.layer.N</c>): attention, then the feed-forward block.</summary>
+public sealed class EncoderLayer : nn.Module<Tensor, Tensor, Tensor>
+{
+#pragma warning disable IDE1006 // Hugging Face names
+    readonly Attention attention;
+    readonly Intermediate intermediate;
+    readonly Output output;
+#pragma warning restore IDE1006
+
+    /// <summary>Creates the layer for <paramref name="config"/>.</summary>
+    public EncoderLayer(EncoderConfig config) : base(nameof(EncoderLayer))
+    {
+        attention = new Attention(config);
+        intermediate = new Intermediate(config);
+        output = new Output(config);
+        RegisterComponents();
+    }
+
+    /// <summary>hidden [B, T, H], additiveMask [B, 1, 1, T] -> [B, T, H].</summary>
+    public override Tensor forward(Tensor hidden, Tensor additiveMask)
+    {
+        using var scope = NewDisposeScope();
+        Tensor attended = attention.forward(hidden, additiveMask);
+        return output.forward(intermediate.forward(attended), attended).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,31 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Fossil.Modeling;
+
+/// <summary>The feed-forward contraction with residual and LayerNorm (<c>layer.N.output</c>).</summary>
+public sealed class Output : nn.Module<Tensor, Tensor, Tensor>
+{
+#pragma warning disable IDE1006 // Hugging Face names
+    internal nn.Module<Tensor, Tensor> dense;
+    readonly LayerNorm LayerNorm;
+    readonly Dropout dropout;
+#pragma warning restore IDE1006
+
+    /// <summary>Creates the block for <paramref name="config"/>.</summary>
+    public Output(EncoderConfig config) : base(nameof(Output))
+    {
+        dense = nn.Linear(config.IntermediateSize, config.HiddenSize);
+        LayerNorm = nn.LayerNorm(config.HiddenSize, eps: config.LayerNormEps);
+        dropout = nn.Dropout(config.HiddenDropoutProb);
+        RegisterComponents();
+    }
+
+    /// <summary>intermediate [B, T, I], residual [B, T, H] -> [B, T, H].</summary>
+    public override Tensor forward(Tensor intermediate, Tensor residual)
+    {
+        using var scope = NewDisposeScope();
+        return LayerNorm.forward(dropout.forward(dense.forward(intermediate)) + residual).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,26 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Fossil.Modeling;
+
+/// <summary>BERT's pooler (<c>pooler.dense</c>): tanh(dense(hidden of the first token)).</summary>
+public sealed class Pooler : nn.Module<Tensor, Tensor>
+{
+#pragma warning disable IDE1006 // Hugging Face names
+    internal nn.Module<Tensor, Tensor> dense;
+#pragma warning restore IDE1006
+
+    /// <summary>Creates the pooler for <paramref name="config"/>.</summary>
+    public Pooler(EncoderConfig config) : base(nameof(Pooler))
+    {
+        dense = nn.Linear(config.HiddenSize, config.HiddenSize);
+        RegisterComponents();
+    }
+
+    /// <summary>[B, T, H] -> [B, H].</summary>
+    public override Tensor forward(Tensor sequence)
+    {
+        using var scope = NewDisposeScope();
+        return dense.forward(sequence.select(1, 0)).tanh().MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,52 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Fossil.Modeling;
+
+/// <summary>
+/// Multi-head scaled dot-product self-attention (<c>attention.self</c>). The projections are typed
+/// as plain modules so that adapter injection can swap in an adapted layer.
+/// </summary>
+public sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor>
+{
+#pragma warning disable IDE1006 // Hugging Face names
+    internal nn.Module<Tensor, Tensor> query;
+    internal nn.Module<Tensor, Tensor> key;
+    internal nn.Module<Tensor, Tensor> value;
+#pragma warning restore IDE1006
+
+    readonly int heads;
+    readonly int headSize;
+    readonly double attentionDropout;
+
+    /// <summary>Creates the attention block for <paramref name="config"/>.</summary>
+    public SelfAttention(EncoderConfig config) : base(nameof(SelfAttention))
+    {
+        heads = config.NumAttentionHeads;
+        headSize = config.HiddenSize / config.NumAttentionHeads;
+        attentionDropout = config.AttentionProbsDropoutProb;
+        query = nn.Linear(config.HiddenSize, config.HiddenSize);
+        key = nn.Linear(config.HiddenSize, config.HiddenSize);
+        value = nn.Linear(config.HiddenSize, config.HiddenSize);
+        RegisterComponents();
+    }
+
+    /// <summary>
+    /// hidden [B, T, H]; additiveMask [B, 1, 1, T] (0 for tokens, a large negative number for padding)
+    /// -> context [B, T, H].
+    /// </summary>
+    public override Tensor forward(Tensor hidden, Tensor additiveMask)
+    {
+        using var scope = NewDisposeScope();
+        long batch = hidden.shape[0], length = hidden.shape[1];
+        // [B, T, H] -> [B, heads, T, headSize]
+        Tensor Split(Tensor t) => t.view(batch, length, heads, headSize).transpose(1, 2);
+        Tensor q = Split(query.forward(hidden));
+        Tensor k = Split(key.forward(hidden));
+        Tensor v = Split(value.forward(hidden));
+        Tensor context = nn.functional.scaled_dot_product_attention(
+            q, k, v, attn_mask: additiveMask, p: training ? attentionDropout : 0.0);
+        // [B, heads, T, headSize] -> [B, T, H]
+        return context.transpose(1, 2).reshape(batch, length, heads * headSize).MoveToOuterDisposeScope();
+    }
+}
