@@ -1,0 +1,121 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Fossil.Adapters;
+
+/// <summary>
+/// A frozen linear layer (<c>base_layer</c>, state-dict names as PEFT) with a trainable adapter
+/// beside it. Subclasses supply the adapter's forward branch, its delta weight and merge/unmerge.
+/// </summary>
+public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
+{
+#pragma warning disable IDE1006 // PEFT / Hugging Face names
+    /// <summary>The wrapped layer, y0 = x W^T + b with W [out, in].</summary>
+    protected readonly Linear base_layer;
+#pragma warning restore IDE1006
+
+    bool enabled = true;
+
+    /// <summary>Wraps <paramref name="baseLayer"/>.</summary>
+    protected AdaptedLinear(string name, Linear baseLayer) : base(name)
+    {
+        ArgumentNullException.ThrowIfNull(baseLayer);
+        base_layer = baseLayer;
+        InFeatures = baseLayer.weight!.shape[1];
+        OutFeatures = baseLayer.weight!.shape[0];
+    }
+
+    /// <summary>The wrapped base layer.</summary>
+    public Linear BaseLayer => base_layer;
+
+    /// <summary>Input width k.</summary>
+    public long InFeatures { get; }
+
+    /// <summary>Output width.</summary>
+    public long OutFeatures { get; }
+
+    /// <summary>Whether the adapter's weights are currently folded into the base weight.</summary>
+    public bool Merged { get; private set; }
+
+    /// <summary>The adapter's trainable parameters (not the base layer's).</summary>
+    public abstract IReadOnlyList<Parameter> AdapterParameters { get; }
+
+    /// <summary>
+    /// Switches the adapter off (the layer computes the base layer alone) or back on. Switching off
+    /// a merged layer unmerges it first, so the base weights are restored.
+    /// </summary>
+    public bool AdapterEnabled
+    {
+        get => enabled;
+        set
+        {
+            if (!value && Merged) Unmerge();
+            enabled = value;
+        }
+    }
+
+    /// <summary>The weight the adapter adds to W, [out, in], for the current (unmerged) base weight.</summary>
+    public Tensor DeltaWeight()
+    {
+        if (Merged) throw new InvalidOperationException("The delta weight is defined against the unmerged base weight; unmerge first.");
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        return ComputeDeltaWeight(base_layer.weight!).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Folds the adapter into the base weight: the layer then costs exactly a plain linear layer.</summary>
+    public void Merge()
+    {
+        if (Merged) return;
+        if (!enabled) throw new InvalidOperationException("Cannot merge a disabled adapter.");
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        Tensor weight = base_layer.weight!;
+        Tensor merged = MergedWeight(weight);
+        if (!merged.isfinite().all().item<bool>())
+            throw new InvalidOperationException("Merging would put non-finite values into the weights; the adapter is broken.");
+        weight.copy_(merged);
+        Merged = true;
+    }
+
+    /// <summary>Restores the base weight from a merged layer.</summary>
+    public void Unmerge()
+    {
+        if (!Merged) return;
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        Tensor weight = base_layer.weight!;
+        weight.copy_(UnmergedWeight(weight));
+        Merged = false;
+    }
+
+    /// <summary>Forward: the base layer alone when disabled or merged, else base plus adapter branch.</summary>
+    public override Tensor forward(Tensor input)
+    {
+        if (!enabled || Merged) return base_layer.forward(input);
+        using var scope = NewDisposeScope();
+        return AdaptedForward(input).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The adapted forward pass for an unmerged, enabled layer.</summary>
+    protected abstract Tensor AdaptedForward(Tensor input);
+
+    /// <summary>dW for base weight <paramref name="weight"/> [out, in], in the weight's dtype.</summary>
+    protected abstract Tensor ComputeDeltaWeight(Tensor weight);
+
+    /// <summary>W + dW; override when merging is not additive.</summary>
+    protected virtual Tensor MergedWeight(Tensor weight) => weight + ComputeDeltaWeight(weight);
+
+    /// <summary>Inverse of <see cref="MergedWeight"/>.</summary>
+    protected virtual Tensor UnmergedWeight(Tensor mergedWeight) => mergedWeight - ComputeDeltaWeight(mergedWeight);
+
+    /// <summary>
+    /// Casts for the adapter branch as PEFT does: on CPU, half-precision adapter math runs in fp32
+    /// (CPUs are slow at fp16/bf16 matmuls).
+    /// </summary>
+    protected static ScalarType MathType(Tensor adapterParameter) =>
+        adapterParameter.device_type == DeviceType.CPU && adapterParameter.dtype is ScalarType.Float16 or ScalarType.BFloat16
+            ? ScalarType.Float32
+            : adapterParameter.dtype;
+}
