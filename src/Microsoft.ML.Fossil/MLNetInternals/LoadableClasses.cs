@@ -1,0 +1,29 @@
+// Every ML.NET component of Microsoft.ML.Fossil that mlContext.Model.Load can create is registered
+// here, with its loader. ML.NET reads these attributes when a model header names this assembly
+// (RegisterAssembly): if any one registration is broken, no model of this assembly loads at all, so
+// the MLNetInternals tests register the assembly and load every component listed here.
+//
+// LoadableClass(instanceType, loaderType, argumentType, signatureType, userName, loaderSignature):
+// ML.NET calls loaderType's static Create(IHostEnvironment, ModelLoadContext), which must be declared
+// on loaderType itself and return exactly instanceType. Keeping Create in a loader class here lets
+// the component's own class live outside MLNetInternals and touch no ML.NET internals.
+using Microsoft.ML;
+using Microsoft.ML.Fossil.MLNetInternals;
+using Microsoft.ML.Runtime;
+
+[assembly: LoadableClass(typeof(LogitsToPredictionTransformer), typeof(LogitsToPredictionLoader), null, typeof(SignatureLoadModel),
+    "Fossil Logits To Prediction", LogitsToPredictionTransformer.LoaderSignature)]
+
+namespace Microsoft.ML.Fossil.MLNetInternals;
+
+/// <summary>ML.NET's entry point for loading a <see cref="LogitsToPredictionTransformer"/>.</summary>
+internal static class LogitsToPredictionLoader
+{
+    // Found by reflection (SignatureLoadModel): the environment, then the load context.
+    static LogitsToPredictionTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        ArgumentNullException.ThrowIfNull(ctx);
+        return LogitsToPredictionTransformer.Load(FossilModelReader.Begin(ctx, LogitsToPredictionTransformer.Version));
+    }
+}
