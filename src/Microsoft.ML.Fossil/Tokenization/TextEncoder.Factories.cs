@@ -51,7 +51,8 @@ public abstract partial class TextEncoder
     /// <exception cref="ArgumentException"><paramref name="maxLength"/> exceeds the model's positions or is below <see cref="MinimumMaxLength"/>.</exception>
     /// <exception cref="InvalidDataException">A file is malformed, or the tokenizer does not fit the model
     /// (ids beyond <c>vocab_size</c>, RoBERTa pad id different from <c>pad_token_id</c>).</exception>
-    /// <exception cref="NotSupportedException"><c>tokenizer_config.json</c> asks for behaviour this encoder does not implement.</exception>
+    /// <exception cref="NotSupportedException">The model uses a SentencePiece tokenizer (xlm-roberta, camembert), or
+    /// <c>tokenizer_config.json</c> asks for behaviour this encoder does not implement.</exception>
     public static TextEncoder FromHuggingFaceFolder(string folder, int? maxLength = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(folder);
@@ -68,6 +69,9 @@ public abstract partial class TextEncoder
             throw new FileNotFoundException($"Hugging Face model folder '{folder}' has no config.json; expected {Expected(null)}.", configPath);
         var config = EncoderConfig.Load(configPath);
         var family = config.Family;
+        if (config.ModelType.ToLowerInvariant() is "xlm-roberta" or "camembert")
+            throw new NotSupportedException(
+                $"'{folder}': model_type {config.ModelType} uses a SentencePiece tokenizer, which this library does not implement; only byte-level BPE (roberta) and WordPiece (bert) tokenizers are supported.");
 
         string[] required = family == EncoderFamily.Roberta ? ["vocab.json", "merges.txt"] : ["vocab.txt"];
         string[] missing = required.Where(f => !File.Exists(Path.Combine(folder, f))).ToArray();

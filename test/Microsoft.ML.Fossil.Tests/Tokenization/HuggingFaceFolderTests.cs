@@ -127,5 +127,11 @@ public class HuggingFaceFolderTests
         var config = new JsonObject { ["model_type"] = "gpt2" };
         TokenizationData.WriteRobertaFolder(folder.Path, config);
         Assert.Throws<NotSupportedException>(() => TextEncoder.FromHuggingFaceFolder(folder.Path));
+
+        config = TokenizationData.RobertaConfig();
+        config["model_type"] = "xlm-roberta";
+        TokenizationData.WriteRobertaFolder(folder.Path, config);
+        var e = Assert.Throws<NotSupportedException>(() => TextEncoder.FromHuggingFaceFolder(folder.Path));
+        Assert.Contains("SentencePiece", e.Message);
     }
 }
