@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using Microsoft.ML.Fossil.Modeling;
 using Microsoft.ML.Tokenizers;
 
@@ -6,18 +7,35 @@ namespace Microsoft.ML.Fossil.Tokenization;
 
 /// <summary>
 /// RoBERTa byte-level BPE encoder: GPT-2's pre-tokenizer (<see cref="ByteLevelPreTokenizer"/>), then
-/// Microsoft.ML.Tokenizers' byte-level <see cref="BpeTokenizer"/> on each piece. The tokenizer is built
-/// without beginning/end-of-sentence tokens so that this class places the special tokens itself
-/// (pairs need <c>&lt;/s&gt;&lt;/s&gt;</c> in the middle).
+/// Microsoft.ML.Tokenizers' byte-level BPE on each piece, without the library adding any special token
+/// (this class places them itself: pairs need <c>&lt;/s&gt;&lt;/s&gt;</c> in the middle).
 /// </summary>
+/// <remarks>
+/// Pieces go to <see cref="CodeGenTokenizer"/>, whose merge loop is a priority queue (a 400,000-character
+/// word takes well under a second; <see cref="BpeTokenizer"/> needs minutes). <see cref="CodeGenTokenizer.Create"/>
+/// however always adds CodeGen's own added tokens (runs of 2-31 spaces or 2-9 tabs, <c>&lt;|endoftext|&gt;</c>)
+/// and maps a piece equal to one of them to CodeGen's id, which is not RoBERTa's; those short pieces go
+/// to a <see cref="BpeTokenizer"/> built from the same files instead.
+/// </remarks>
 internal sealed class RobertaTextEncoder : TextEncoder
 {
-    readonly BpeTokenizer _bpe;
+    const string CodeGenEndOfText = "<|endoftext|>";
 
-    RobertaTextEncoder(TextEncoderSettings settings, BpeTokenizer bpe, IEnumerable<(string, int, bool)> specialTokens, int largestTokenId)
+    readonly CodeGenTokenizer _codeGen;
+    readonly BpeTokenizer _bpe;
+    readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _codeGenAddedTokens;
+    readonly int _unknownSentinel;
+    readonly int _unknownId;
+
+    RobertaTextEncoder(TextEncoderSettings settings, CodeGenTokenizer codeGen, BpeTokenizer bpe, int unknownSentinel,
+                       IEnumerable<(string, int, bool)> specialTokens, int largestTokenId)
         : base(settings, specialTokens, largestTokenId)
     {
+        _codeGen = codeGen;
         _bpe = bpe;
+        _codeGenAddedTokens = new HashSet<string>(codeGen.SpecialTokens?.Keys ?? [], StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
+        _unknownSentinel = unknownSentinel;
+        _unknownId = settings.UnkTokenId;
     }
 
     public static RobertaTextEncoder Create(Stream vocabJson, Stream mergesTxt, int maxLength, string vocabSource, string mergesSource)
@@ -32,18 +50,30 @@ internal sealed class RobertaTextEncoder : TextEncoder
         int pad = VocabularyFiles.RequireToken(vocabulary, "<pad>", vocabSource);
         int unk = VocabularyFiles.RequireToken(vocabulary, "<unk>", vocabSource);
         int? mask = vocabulary.TryGetValue("<mask>", out int m) ? m : null;
+        int largestId = vocabulary.Values.Max();
 
+        // CodeGenTokenizer needs <|endoftext|> (its unknown token) in the vocabulary; GPT-2-derived
+        // vocabularies have it, others get it under an id past the end, mapped back to <unk> below.
+        var codeGenVocabulary = vocabulary;
+        int unknownSentinel = -1;
+        if (!vocabulary.ContainsKey(CodeGenEndOfText))
+        {
+            codeGenVocabulary = new Dictionary<string, int>(vocabulary, StringComparer.Ordinal);
+            codeGenVocabulary[CodeGenEndOfText] = unknownSentinel = largestId + 1;
+        }
+
+        CodeGenTokenizer codeGen;
         BpeTokenizer bpe;
         try
         {
-            bpe = BpeTokenizer.Create(new BpeOptions(vocabulary)
-            {
-                Merges = merges,
-                ByteLevel = true,
-                PreTokenizer = RobertaPreTokenizer.Instance,
-            });
+            // CodeGen skips the first line of the merges as the "#version" header.
+            byte[] mergesBytes = Encoding.UTF8.GetBytes("#version: 0.2\n" + string.Join('\n', merges) + "\n");
+            codeGen = CodeGenTokenizer.Create(
+                new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(codeGenVocabulary)), new MemoryStream(mergesBytes),
+                addPrefixSpace: false, addBeginOfSentence: false, addEndOfSentence: false);
+            bpe = BpeTokenizer.Create(new BpeOptions(vocabulary) { Merges = merges, ByteLevel = true, PreTokenizer = RobertaPreTokenizer.Instance });
         }
-        catch (Exception e) when (e is InvalidOperationException or ArgumentException or KeyNotFoundException)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or KeyNotFoundException or IOException)
         {
             throw new InvalidDataException($"{vocabSource} and {mergesSource} do not form a byte-level BPE tokenizer: {e.Message}", e);
         }
@@ -65,7 +95,7 @@ internal sealed class RobertaTextEncoder : TextEncoder
         // As in roberta-base's tokenizer.json: <mask> swallows the whitespace on its left (lstrip).
         var specials = new List<(string, int, bool)> { ("<s>", cls, false), ("</s>", sep, false), ("<pad>", pad, false), ("<unk>", unk, false) };
         if (mask is { } maskId) specials.Add(("<mask>", maskId, true));
-        return new RobertaTextEncoder(settings, bpe, specials, vocabulary.Values.Max());
+        return new RobertaTextEncoder(settings, codeGen, bpe, unknownSentinel, specials, largestId);
     }
 
     private protected override void EncodeSegment(string text, List<int> ids)
@@ -73,7 +103,17 @@ internal sealed class RobertaTextEncoder : TextEncoder
         if (text.Length == 0) return;
         // Unpaired surrogates become U+FFFD, as any UTF-8 encoder writes them.
         if (text.AsSpan().ContainsAnyInRange('\uD800', '\uDFFF')) text = Encoding.UTF8.GetString(Encoding.UTF8.GetBytes(text));
+        int first = ids.Count;
         ByteLevelPreTokenizer.Split(text, (start, length) =>
-            ids.AddRange(_bpe.EncodeToIds(text.AsSpan(start, length), considerPreTokenization: false, considerNormalization: false)));
+        {
+            var piece = text.AsSpan(start, length);
+            ids.AddRange(_codeGenAddedTokens.Contains(piece)
+                ? _bpe.EncodeToIds(piece, considerPreTokenization: false, considerNormalization: false)
+                : _codeGen.EncodeToIds(piece, addPrefixSpace: false, addBeginningOfSentence: false, addEndOfSentence: false,
+                                       considerPreTokenization: false, considerNormalization: false));
+        });
+        if (_unknownSentinel >= 0)
+            for (int i = first; i < ids.Count; i++)
+                if (ids[i] == _unknownSentinel) ids[i] = _unknownId;
     }
 }

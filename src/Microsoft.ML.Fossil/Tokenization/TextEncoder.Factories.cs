@@ -26,10 +26,14 @@ public abstract partial class TextEncoder
         BertTextEncoder.Create(vocabTxt, lowerCase, stripAccents: null, maxLength, "vocab.txt");
 
     /// <summary>
-    /// A RoBERTa byte-level BPE encoder from Hugging Face <c>vocab.json</c> and <c>merges.txt</c>
-    /// (Microsoft.ML.Tokenizers' <c>BpeTokenizer</c> with the RoBERTa pre-tokenizer). The vocabulary must
-    /// contain <c>&lt;s&gt;</c>, <c>&lt;/s&gt;</c>, <c>&lt;pad&gt;</c> and <c>&lt;unk&gt;</c>.
+    /// A RoBERTa byte-level BPE encoder from Hugging Face <c>vocab.json</c> and <c>merges.txt</c>, giving
+    /// Hugging Face <c>RobertaTokenizerFast</c> ids (GPT-2's pre-tokenizer, then Microsoft.ML.Tokenizers'
+    /// byte-level BPE). The vocabulary must contain <c>&lt;s&gt;</c>, <c>&lt;/s&gt;</c>, <c>&lt;pad&gt;</c> and <c>&lt;unk&gt;</c>.
     /// </summary>
+    /// <remarks>
+    /// The pre-tokenizer is implemented here: Microsoft.ML.Tokenizers' <c>RobertaPreTokenizer</c> is a .NET
+    /// regular expression, whose classes do not see supplementary characters as letters or digits.
+    /// </remarks>
     /// <param name="vocabJson">Token-to-id JSON object; read to the end, not disposed.</param>
     /// <param name="mergesTxt">Merge rules in priority order; read to the end, not disposed.</param>
     /// <param name="maxLength">Most tokens per row, special tokens included; at least <see cref="MinimumMaxLength"/>.</param>

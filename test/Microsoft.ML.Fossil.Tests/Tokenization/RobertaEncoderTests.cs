@@ -102,4 +102,47 @@ public class RobertaEncoderTests
         var e = Assert.Throws<InvalidDataException>(() => TextEncoder.ForRoberta(vocab, merges, 16));
         Assert.Contains("<pad>", e.Message);
     }
+
+    [Fact]
+    public void Runs_of_spaces_and_tabs_are_one_token_per_character()
+    {
+        // GPT-2 has no merges between spaces or tabs, so a run stays one 'Ġ' / 'ĉ' per character
+        // (Microsoft.ML.Tokenizers' CodeGenTokenizer would map such runs to CodeGen's own added ids).
+        var vocabulary = TokenizationData.Roberta.Value.Vocabulary;
+        int space = vocabulary["Ġ"], tab = vocabulary["ĉ"], a = vocabulary["a"], gb = vocabulary["Ġb"], b = vocabulary["b"];
+        var roberta = TokenizationData.RobertaEncoder();
+        for (int n = 1; n <= 40; n++)
+        {
+            Assert.Equal([0, a, .. Enumerable.Repeat(space, n - 1), gb, 2], roberta.Encode("a" + new string(' ', n) + "b").InputIds);
+            Assert.Equal([0, a, .. Enumerable.Repeat(tab, n), b, 2], roberta.Encode("a" + new string('\t', n) + "b").InputIds);
+        }
+        Assert.All(roberta.Encode(new string(' ', 300) + "\t\t\t\t").InputIds, id => Assert.InRange(id, 0, 50264));
+    }
+
+    [Fact]
+    public void Vocabulary_without_gpt2_end_of_text_still_encodes()
+    {
+        var vocabulary = new Dictionary<string, int>(TokenizationData.Roberta.Value.Vocabulary);
+        Assert.True(vocabulary.Remove("<|endoftext|>"));
+        using var vocab = new MemoryStream(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(vocabulary));
+        using var merges = new MemoryStream(Encoding.UTF8.GetBytes(TokenizationData.Roberta.Value.MergesTxt));
+        var roberta = TextEncoder.ForRoberta(vocab, merges, 512);
+        var golden = TokenizationData.Golden(GoldenFile).Single(c => c.Name == "code-and-urls");
+        Assert.Equal(golden.Ids, roberta.Encode(golden.Text).InputIds);
+        Assert.Equal(50264, roberta.Settings.VocabSize);
+    }
+
+    [Fact]
+    public void Very_long_words_encode_in_about_linear_time()
+    {
+        // A quadratic merge loop needs minutes here (Microsoft.ML.Tokenizers' BpeTokenizer: ~140 s).
+        var roberta = TokenizationData.RobertaEncoder();
+        string cjk = new('中', 400_000), emoji = string.Concat(Enumerable.Repeat("😀", 200_000));
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(512, roberta.Encode(cjk).Length);
+        Assert.Equal(512, roberta.Encode(emoji, cjk).Length);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"took {watch.Elapsed}");
+        int zhong = TokenizationData.Roberta.Value.Vocabulary["ä¸Ń"];   // '中' = E4 B8 AD
+        Assert.All(roberta.Encode(cjk).InputIds[1..^1], id => Assert.Equal(zhong, id));
+    }
 }
