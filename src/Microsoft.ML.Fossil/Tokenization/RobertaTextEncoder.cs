@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
 using Microsoft.ML.Fossil.Modeling;
@@ -27,6 +28,13 @@ internal sealed class RobertaTextEncoder : TextEncoder
     readonly int _unknownSentinel;
     readonly int _unknownId;
 
+    // Ids of frequent short pieces: most words repeat, and a hit costs no call into the library.
+    const int MaxCachedPieceLength = 32;
+    const int MaxCachedPieces = 250_000;
+    readonly ConcurrentDictionary<string, int[]> _pieceCache = new(StringComparer.Ordinal);
+    readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _pieceLookup;
+    int _cachedPieces;
+
     RobertaTextEncoder(TextEncoderSettings settings, CodeGenTokenizer codeGen, BpeTokenizer bpe, int unknownSentinel,
                        IEnumerable<(string, int, bool)> specialTokens, int largestTokenId)
         : base(settings, specialTokens, largestTokenId)
@@ -36,6 +44,7 @@ internal sealed class RobertaTextEncoder : TextEncoder
         _codeGenAddedTokens = new HashSet<string>(codeGen.SpecialTokens?.Keys ?? [], StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
         _unknownSentinel = unknownSentinel;
         _unknownId = settings.UnkTokenId;
+        _pieceLookup = _pieceCache.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     public static RobertaTextEncoder Create(Stream vocabJson, Stream mergesTxt, int maxLength, string vocabSource, string mergesSource)
@@ -103,17 +112,28 @@ internal sealed class RobertaTextEncoder : TextEncoder
         if (text.Length == 0) return;
         // Unpaired surrogates become U+FFFD, as any UTF-8 encoder writes them.
         if (text.AsSpan().ContainsAnyInRange('\uD800', '\uDFFF')) text = Encoding.UTF8.GetString(Encoding.UTF8.GetBytes(text));
-        int first = ids.Count;
-        ByteLevelPreTokenizer.Split(text, (start, length) =>
+        ByteLevelPreTokenizer.Split(text, (start, length) => EncodePiece(text.AsSpan(start, length), ids));
+    }
+
+    void EncodePiece(ReadOnlySpan<char> piece, List<int> ids)
+    {
+        bool cacheable = piece.Length <= MaxCachedPieceLength;
+        if (cacheable && _pieceLookup.TryGetValue(piece, out int[]? cached))
         {
-            var piece = text.AsSpan(start, length);
-            ids.AddRange(_codeGenAddedTokens.Contains(piece)
-                ? _bpe.EncodeToIds(piece, considerPreTokenization: false, considerNormalization: false)
-                : _codeGen.EncodeToIds(piece, addPrefixSpace: false, addBeginningOfSentence: false, addEndOfSentence: false,
-                                       considerPreTokenization: false, considerNormalization: false));
-        });
+            ids.AddRange(cached);
+            return;
+        }
+
+        IReadOnlyList<int> encoded = _codeGenAddedTokens.Contains(piece)
+            ? _bpe.EncodeToIds(piece, considerPreTokenization: false, considerNormalization: false)
+            : _codeGen.EncodeToIds(piece, addPrefixSpace: false, addBeginningOfSentence: false, addEndOfSentence: false,
+                                   considerPreTokenization: false, considerNormalization: false);
+        int[] result = [.. encoded];
         if (_unknownSentinel >= 0)
-            for (int i = first; i < ids.Count; i++)
-                if (ids[i] == _unknownSentinel) ids[i] = _unknownId;
+            for (int i = 0; i < result.Length; i++)
+                if (result[i] == _unknownSentinel) result[i] = _unknownId;
+        ids.AddRange(result);
+        if (cacheable && Volatile.Read(ref _cachedPieces) < MaxCachedPieces && _pieceCache.TryAdd(piece.ToString(), result))
+            Interlocked.Increment(ref _cachedPieces);
     }
 }
