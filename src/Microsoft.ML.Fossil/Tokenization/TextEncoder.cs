@@ -15,8 +15,8 @@ namespace Microsoft.ML.Fossil.Tokenization;
 /// <c>&lt;s&gt; A &lt;/s&gt;&lt;/s&gt; B &lt;/s&gt;</c>, token types all 0.</para>
 /// <para>Special tokens written literally in a text (<c>[SEP]</c>, <c>&lt;/s&gt;</c>, ...) become those
 /// tokens, as in Hugging Face.</para>
-/// <para>Instances are immutable; <see cref="Encode"/> and <see cref="Pad"/> may be called from several
-/// threads at once.</para>
+/// <para>Settings never change after creation (RoBERTa keeps an internal, thread-safe cache of piece ids);
+/// <see cref="Encode"/> and <see cref="Pad"/> may be called from several threads at once.</para>
 /// </remarks>
 public abstract partial class TextEncoder
 {
@@ -31,8 +31,8 @@ public abstract partial class TextEncoder
 
     private protected TextEncoder(TextEncoderSettings settings, IEnumerable<(string Text, int Id, bool StripLeft)> specialTokens, int largestTokenId)
     {
-        LargestTokenId = largestTokenId;
         ArgumentNullException.ThrowIfNull(settings);
+        LargestTokenId = largestTokenId;
         settings.Validate();
         Settings = settings;
         _clsId = settings.ClsTokenId;

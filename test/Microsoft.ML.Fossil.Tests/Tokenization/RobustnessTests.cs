@@ -33,26 +33,47 @@ public class RobustnessTests
         Assert.Equal([0, vocabulary["Ċ"], 2], TokenizationData.RobertaEncoder().Encode("\n").InputIds);
     }
 
+    // Named, because xunit gives texts with unpaired surrogates the same test id.
+    static readonly Dictionary<string, string> OddTextsByName = new()
+    {
+        ["cjk-kana-hangul"] = "日本語のテキスト、中文字符和한국어",
+        ["emoji-sequences"] = "😀👍🏽👨‍👩‍👧🇫🇷❤️",
+        ["rtl-and-bidi-controls"] = "مرحبا بالعالم שלום עולם \u200F\u200E\u202E",
+        ["stacked-combining-marks"] = "Z\u0351\u0316\u0300\u0301\u0302\u0303a\u0308\u0308\u0308",
+        ["nul"] = "\u0000",
+        ["nul-inside"] = "a\u0000b\u0000",
+        ["c0-c1-controls"] = "\u0001\u0002\u0003\u001B[31m\u007F\u0085\u009F",
+        ["lone-high-surrogate"] = "\uD800",
+        ["lone-low-surrogate"] = "\uDC00",
+        ["trailing-high-surrogate"] = "a\uD800",
+        ["swapped-surrogates"] = "\uDBFF\uDBFF\uDC00\uDC00",
+        ["half-emoji"] = "\uD83D",
+        ["noncharacters"] = "\uFFFD\uFFFE\uFFFF",
+        ["private-use"] = "\uE000\uF8FF\U0010FFFF",
+        ["format-characters"] = "\u00AD\u200B\u200C\u200D\u2060\uFEFF",
+        ["line-separators"] = "\u2028\u2029\u000B\u000C",
+        ["5000-combining-marks"] = new string('\u0301', 5000),
+        ["3000-emoji"] = string.Concat(Enumerable.Repeat("👍🏽", 3000)),
+        ["10000-spaces"] = new string(' ', 10_000),
+        ["all-special-tokens"] = "[CLS][SEP][PAD][MASK][UNK]<s></s><pad><mask><unk>",
+        ["masks-and-spaces"] = "<mask><mask>   <mask>",
+        ["partial-special-tokens"] = "[SEP </ < [",
+        ["apostrophes"] = "''''\t\t\t'",
+    };
+
     public static TheoryData<string, string> OddTexts()
     {
-        string[] texts =
-        [
-            "日本語のテキスト、中文字符和한국어", "😀👍🏽👨‍👩‍👧🇫🇷❤️", "مرحبا بالعالم שלום עולם \u200F\u200E\u202E", "Z\u0351\u0316\u0300\u0301\u0302\u0303a\u0308\u0308\u0308",
-            "\u0000", "a\u0000b\u0000", "\u0001\u0002\u0003\u001B[31m\u007F\u0085\u009F", "\uD800", "\uDC00", "a\uD800", "\uDBFF\uDBFF\uDC00\uDC00", "\uD83D",
-            "\uFFFD\uFFFE\uFFFF", "\uE000\uF8FF", "\U0010FFFF", "\u00AD\u200B\u200C\u200D\u2060\uFEFF", "\u2028\u2029\u000B\u000C",
-            new string('\u0301', 5000), string.Concat(Enumerable.Repeat("👍🏽", 3000)), new string(' ', 10_000), "[CLS][SEP][PAD][MASK][UNK]<s></s><pad><mask><unk>",
-            "<mask><mask>   <mask>", "[SEP", "</", "<", "'", "''''", "\t\t\t'",
-        ];
         var data = new TheoryData<string, string>();
         foreach (var family in new[] { "bert", "roberta" })
-            foreach (var text in texts) data.Add(family, text);
+            foreach (var name in OddTextsByName.Keys) data.Add(family, name);
         return data;
     }
 
     [Theory]
     [MemberData(nameof(OddTexts))]
-    public void Unusual_unicode_encodes_to_valid_ids(string family, string text)
+    public void Unusual_unicode_encodes_to_valid_ids(string family, string name)
     {
+        string text = OddTextsByName[name];
         var encoder = Encoder(family);
         foreach (var encoded in new[] { encoder.Encode(text), encoder.Encode(text, text), encoder.Encode("x", text) })
         {
