@@ -43,7 +43,7 @@ public class RobertaEncoderTests
     }
 
     [Fact]
-    public void Golden_file_covers_the_cases_the_brief_names()
+    public void Golden_file_covers_punctuation_numbers_contractions_spaces_accents_emoji_and_pairs()
     {
         var names = TokenizationData.Golden(GoldenFile).Select(c => c.Name).ToHashSet();
         foreach (var name in new[] { "contractions-numbers", "leading-multiple-spaces", "accents", "emoji", "pair-question", "special-tokens-in-text" })
