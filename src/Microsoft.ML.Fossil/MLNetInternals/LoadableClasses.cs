@@ -8,9 +8,12 @@
 // on loaderType itself and return exactly instanceType. Keeping Create in a loader class here lets
 // the component's own class live outside MLNetInternals and touch no ML.NET internals.
 using Microsoft.ML;
+using Microsoft.ML.Fossil;
 using Microsoft.ML.Fossil.MLNetInternals;
 using Microsoft.ML.Runtime;
 
+[assembly: LoadableClass(typeof(FossilTextClassificationTransformer), typeof(FossilTextClassificationLoader), null, typeof(SignatureLoadModel),
+    "Fossil Text Classification", FossilTextClassificationTransformer.LoaderSignature)]
 [assembly: LoadableClass(typeof(LogitsToPredictionTransformer), typeof(LogitsToPredictionLoader), null, typeof(SignatureLoadModel),
     "Fossil Logits To Prediction", LogitsToPredictionTransformer.LoaderSignature)]
 
@@ -25,5 +28,16 @@ internal static class LogitsToPredictionLoader
         ArgumentNullException.ThrowIfNull(env);
         ArgumentNullException.ThrowIfNull(ctx);
         return LogitsToPredictionTransformer.Load(FossilModelReader.Begin(ctx, LogitsToPredictionTransformer.Version));
+    }
+}
+
+/// <summary>ML.NET's entry point for loading a <see cref="FossilTextClassificationTransformer"/>.</summary>
+internal static class FossilTextClassificationLoader
+{
+    static FossilTextClassificationTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        ArgumentNullException.ThrowIfNull(ctx);
+        return FossilTextClassificationTransformer.Load(FossilModelReader.Begin(ctx, FossilTextClassificationTransformer.Version));
     }
 }
