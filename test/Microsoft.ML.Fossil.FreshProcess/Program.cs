@@ -98,7 +98,10 @@ public static class Program
                 VectorDataViewType => throw new NotSupportedException($"Column '{column.Name}': variable-size vectors cannot be read from the TSV layout."),
                 _ => 1,
             };
-            var textColumn = new TextLoader.Column(column.Name, KindOf(item.RawType), field, field + width - 1);
+            // A range makes a vector column even when it spans one field: scalars take a single index.
+            var textColumn = column.Type is VectorDataViewType
+                ? new TextLoader.Column(column.Name, KindOf(item.RawType), field, field + width - 1)
+                : new TextLoader.Column(column.Name, KindOf(item.RawType), field);
             if (item is KeyDataViewType key) textColumn.KeyCount = new KeyCount(key.Count);
             columns.Add(textColumn);
             field += width;

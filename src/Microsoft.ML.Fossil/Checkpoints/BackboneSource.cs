@@ -22,13 +22,21 @@ public sealed record BackboneIdentity(
 /// <summary>A backbone ready to use: the encoder with pretrained weights and the matching tokenizer files.</summary>
 public sealed class LoadedBackbone
 {
-    internal LoadedBackbone(EncoderModel encoder, BackboneIdentity identity, IReadOnlyDictionary<string, byte[]> tokenizerFiles, bool lowerCase)
+    internal LoadedBackbone(EncoderModel encoder, BackboneIdentity identity, IReadOnlyDictionary<string, byte[]> tokenizerFiles, bool lowerCase,
+        HeadKind preferredHead = HeadKind.Default)
     {
         Encoder = encoder;
         Identity = identity;
         TokenizerFiles = tokenizerFiles;
         LowerCase = lowerCase;
+        PreferredHead = preferredHead;
     }
+
+    /// <summary>
+    /// The head that suits the backbone's pretraining: mean pooling for sentence-transformers models
+    /// (trained to be mean-pooled), the family's Hugging Face head otherwise.
+    /// </summary>
+    public HeadKind PreferredHead { get; }
 
     /// <summary>The encoder with pretrained weights.</summary>
     public EncoderModel Encoder { get; }
@@ -181,7 +189,7 @@ public abstract class BackboneSource
                     vocab = buffer.ToArray();
                 }
                 var backbone = new LoadedBackbone(encoder, new BackboneIdentity(MiniLmKind, "all-MiniLM-L6-v2", WeightsIdentity.Sha256(encoder)),
-                    new Dictionary<string, byte[]> { ["vocab.txt"] = vocab }, lowerCase: true);
+                    new Dictionary<string, byte[]> { ["vocab.txt"] = vocab }, lowerCase: true, preferredHead: HeadKind.MeanPooling);
                 Verify(backbone, expectedSha256, Description);
                 return backbone;
             }

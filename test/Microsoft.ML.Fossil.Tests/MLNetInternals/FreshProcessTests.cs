@@ -21,7 +21,10 @@ public class FreshProcessTests
         ?? throw new InvalidOperationException("The test project did not record the fresh-process runner's path.");
 
     /// <summary>Runs the runner with <paramref name="arguments"/>; returns the exit code and its stderr+stdout.</summary>
-    internal static (int ExitCode, string Output) RunRunner(params string[] arguments)
+    internal static (int ExitCode, string Output) RunRunner(params string[] arguments) => RunRunner(null, arguments);
+
+    /// <summary>Runs the runner with extra environment variables.</summary>
+    internal static (int ExitCode, string Output) RunRunner(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
         string runner = RunnerPath();
         Assert.True(File.Exists(runner), $"fresh-process runner not built: {runner}");
@@ -29,6 +32,8 @@ public class FreshProcessTests
         var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         start.ArgumentList.Add(runner);
         foreach (string a in arguments) start.ArgumentList.Add(a);
+        if (environment is not null)
+            foreach (var (name, value) in environment) start.Environment[name] = value;
         using Process process = Process.Start(start)!;
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
         Task<string> stderr = process.StandardError.ReadToEndAsync();
