@@ -175,7 +175,7 @@ public sealed class FineTunedModel : IDisposable
             store.Write(CompactModelFormat.TrainedEntry, trained);
             if (embedBackbone)
             {
-                store.Write(CompactModelFormat.BackboneEntry, CompactModelFormat.ToSafetensors(Network.Backbone.state_dict()));
+                store.Write(CompactModelFormat.BackboneEntry, CompactModelFormat.ToSafetensors(AdapterInjector.BaseStateDict(Network.Backbone)));
                 foreach (var (name, bytes) in TokenizerFiles) store.Write(CompactModelFormat.TokenizerEntryPrefix + name, bytes);
             }
         }

@@ -140,10 +140,11 @@ public abstract class FossilTrainerBase : IEstimator<FossilTextClassificationTra
 
     Device ResolveDevice(FossilChannel channel)
     {
-        if (env is not MLContext { GpuDeviceId: int gpu } context) return CPU;
+        (int? gpuDeviceId, bool fallbackToCpu) = DeviceSettings.Of(env);
+        if (gpuDeviceId is not int gpu) return CPU;
         if (cuda.is_available()) return new Device(TorchSharp.DeviceType.CUDA, gpu);
         const string reason = "CUDA is not available to TorchSharp (no CUDA libtorch runtime package such as libtorch-cuda-12.8-linux-x64 is referenced, or no GPU/driver was found)";
-        if (context.FallbackToCpu)
+        if (fallbackToCpu)
         {
             channel.Warning($"MLContext.GpuDeviceId is {gpu} but {reason}; training on the CPU (FallbackToCpu is set).");
             return CPU;
@@ -158,7 +159,7 @@ public abstract class FossilTrainerBase : IEstimator<FossilTextClassificationTra
         if (label.Type is not KeyDataViewType)
             throw new ArgumentOutOfRangeException(nameof(schema),
                 $"Schema mismatch for label column '{options.LabelColumnName}': expected Key<UInt32> (use MapValueToKey), got {label.Type}.");
-        string[] names = ClassificationOutput.ClassNamesFromKeyValues(label);
+        string[] names = LabelValues.ClassNames(label);
         if (names.Length < 2)
             throw new ArgumentException($"The label column '{options.LabelColumnName}' has {names.Length} class; classification needs at least two.");
         return names;
@@ -180,10 +181,16 @@ public abstract class FossilTrainerBase : IEstimator<FossilTextClassificationTra
         DataViewSchema.Column? text2 = options.Sentence2ColumnName is { } s2 ? Text(s2, "second sentence") : null;
         DataViewSchema.Column label = schema.GetColumnOrNull(options.LabelColumnName)
             ?? throw new ArgumentOutOfRangeException(nameof(data), $"Schema mismatch for label column '{options.LabelColumnName}' in the {role} data: column not found.");
-        if (task == PredictionTask.Classification && label.Type is not KeyDataViewType { Count: > 0 })
-            throw new ArgumentOutOfRangeException(nameof(data), $"Schema mismatch for label column '{options.LabelColumnName}' in the {role} data: expected Key<UInt32> (use MapValueToKey), got {label.Type}.");
-        if (task == PredictionTask.Classification && ((KeyDataViewType)label.Type).Count != (ulong)labelNames.Count)
-            throw new ArgumentException($"The {role} label column '{options.LabelColumnName}' has {((KeyDataViewType)label.Type).Count} classes, the training data {labelNames.Count}: map both with the same MapValueToKey.");
+        bool keyLabels = label.Type is KeyDataViewType;
+        if (task == PredictionTask.Classification)
+        {
+            if (keyLabels && ((KeyDataViewType)label.Type).Count != (ulong)labelNames.Count)
+                throw new ArgumentException($"The {role} label column '{options.LabelColumnName}' has {((KeyDataViewType)label.Type).Count} classes, the training data {labelNames.Count}: map both with the same MapValueToKey.");
+            if (!keyLabels && role == "training")
+                throw new ArgumentOutOfRangeException(nameof(data), $"Schema mismatch for label column '{options.LabelColumnName}': expected Key<UInt32> (use MapValueToKey), got {label.Type}.");
+            if (!keyLabels && label.Type is not (TextDataViewType or NumberDataViewType or BooleanDataViewType))
+                throw new ArgumentOutOfRangeException(nameof(data), $"Schema mismatch for label column '{options.LabelColumnName}' in the {role} data: expected a key or the raw label values, got {label.Type}.");
+        }
         if (task == PredictionTask.Regression && label.Type != NumberDataViewType.Single)
             throw new ArgumentOutOfRangeException(nameof(data), $"Schema mismatch for label column '{options.LabelColumnName}' in the {role} data: expected Single, got {label.Type}.");
 
@@ -194,7 +201,10 @@ public abstract class FossilTrainerBase : IEstimator<FossilTextClassificationTra
         using DataViewRowCursor cursor = data.GetRowCursor(needed);
         ValueGetter<ReadOnlyMemory<char>> getText1 = cursor.GetGetter<ReadOnlyMemory<char>>(text1);
         ValueGetter<ReadOnlyMemory<char>>? getText2 = text2 is { } column2 ? cursor.GetGetter<ReadOnlyMemory<char>>(column2) : null;
-        ValueGetter<uint>? getKey = task == PredictionTask.Classification ? cursor.GetGetter<uint>(label) : null;
+        ValueGetter<uint>? getKey = task == PredictionTask.Classification && keyLabels ? cursor.GetGetter<uint>(label) : null;
+        // A validation set that did not go through the pipeline's MapValueToKey: match its raw values to the class names.
+        Func<string>? getRaw = task == PredictionTask.Classification && !keyLabels ? LabelValues.TextGetter(cursor, label) : null;
+        Dictionary<string, int> classIndex = labelNames.Select((name, index) => (name, index)).ToDictionary(p => p.name, p => p.index);
         ValueGetter<float>? getValue = task == PredictionTask.Regression ? cursor.GetGetter<float>(label) : null;
         ReadOnlyMemory<char> a = default, b = default;
         uint key = 0;
@@ -217,6 +227,14 @@ public abstract class FossilTrainerBase : IEstimator<FossilTextClassificationTra
                     throw new ArgumentException($"Row {row} of the {role} data has a missing label in column '{options.LabelColumnName}' " +
                                                 "(a value MapValueToKey did not see in the training data, or an empty one).");
                 labels.Add(key - 1);
+            }
+            else if (getRaw is not null)
+            {
+                string raw = getRaw();
+                if (!classIndex.TryGetValue(raw, out int index))
+                    throw new ArgumentException($"Row {row} of the {role} data has the label '{raw}' in column '{options.LabelColumnName}', which the training data does not have " +
+                                                $"(training classes: {string.Join(", ", labelNames.Select(n => $"'{n}'"))}).");
+                labels.Add(index);
             }
             else
             {

@@ -112,6 +112,26 @@ public static class AdapterInjector
     public static Dictionary<string, Tensor> TrainableStateDict(nn.Module model) =>
         model.named_parameters().Where(p => p.parameter.requires_grad).ToDictionary(p => p.name, p => (Tensor)p.parameter);
 
+    /// <summary>
+    /// The wrapped model's own weights under their original names (<c>x.base_layer.weight</c> becomes
+    /// <c>x.weight</c>), adapters left out: the base model as it was before <see cref="Apply"/>, when unmerged.
+    /// </summary>
+    public static Dictionary<string, Tensor> BaseStateDict(nn.Module model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var adapterNames = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, layer) in AdaptedLayers(model))
+            foreach (var (parameterName, _) in layer.named_parameters())
+                if (!parameterName.StartsWith("base_layer.", StringComparison.Ordinal)) adapterNames.Add($"{name}.{parameterName}");
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, tensor) in model.state_dict())
+        {
+            if (adapterNames.Contains(name)) continue;
+            result[name.Replace(".base_layer.", ".", StringComparison.Ordinal)] = tensor;
+        }
+        return result;
+    }
+
     static List<string> SelectTargets(List<string> candidates, IList<string> targets)
     {
         if (targets.Count == 1 && string.Equals(targets[0], AdapterOptions.AllLinear, StringComparison.OrdinalIgnoreCase))

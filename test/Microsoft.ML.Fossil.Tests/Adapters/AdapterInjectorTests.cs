@@ -195,4 +195,15 @@ public class AdapterInjectorTests(ITestOutputHelper output)
         Assert.Contains("svd", bad.Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => new AdapterOptions { Rank = 0 }.Validate());
     }
+
+    [Fact]
+    public void Base_state_dict_is_the_model_before_injection()
+    {
+        SequenceClassifier model = TinyRoberta();
+        Dictionary<string, float[]> before = model.state_dict().ToDictionary(p => p.Key, p => p.Value.data<float>().ToArray());
+        AdapterInjector.Apply(model, new AdapterOptions { Rank = 4, ZeroInit = false, TargetModules = [AdapterOptions.AllLinear] });
+        Dictionary<string, Tensor> after = AdapterInjector.BaseStateDict(model);
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());
+        foreach (var (name, values) in before) Assert.Equal(values, after[name].data<float>().ToArray());
+    }
 }
