@@ -91,8 +91,9 @@ public class MiniLmFineFoodsTests(MiniLmFineFoodsFixture fixture, ITestOutputHel
         var metrics = fixture.Ml.MulticlassClassification.Evaluate(fixture.Model.Transform(fixture.Test));
         double baseline = FineFoods.MajorityShare(fixture.Test, "Label");
         var report = fixture.Fossil.Model.ParameterReport();
+        double secondsPerEpoch = fixture.Fossil.Model.TrainingSummary!["epochs"]!.AsArray().Average(e => e!["seconds"]!.GetValue<double>());
         output.WriteLine($"FOSSIL r=64 q/v: accuracy {metrics.MicroAccuracy:F4} vs majority {baseline:F4}; fit {fixture.FitSeconds:F1} s; " +
-                         $"trainable {report.TrainableParameters:N0} of {report.TotalParameters:N0}");
+                         $"{secondsPerEpoch:F1} s/epoch; trainable {report.TrainableParameters:N0} of {report.TotalParameters:N0}");
         output.WriteLine(string.Join("\n", fixture.Log));
         Assert.True(metrics.MicroAccuracy > baseline + 0.05, $"accuracy {metrics.MicroAccuracy:F4} does not beat the majority baseline {baseline:F4}");
         Assert.Contains(fixture.Log, m => m.Contains("epoch 3 step 20/20", StringComparison.Ordinal));
