@@ -113,24 +113,6 @@ internal static class ClassificationOutput
                 .. ScoreSetShapes(),
             ]);
 
-    /// <summary>
-    /// The class names of a key-typed label column: its <c>KeyValues</c> annotation (text), as set by
-    /// <c>MapValueToKey</c>. Throws <see cref="ArgumentOutOfRangeException"/> when the column is not a
-    /// key with text key values of the key's size.
-    /// </summary>
-    /// <param name="labelColumn">The label column of the training data.</param>
-    public static string[] ClassNamesFromKeyValues(DataViewSchema.Column labelColumn)
-    {
-        if (labelColumn.Type is not KeyDataViewType keyType || keyType.Count == 0 || keyType.Count > int.MaxValue)
-            throw new ArgumentOutOfRangeException(nameof(labelColumn), $"Label column '{labelColumn.Name}' must be a key type with a known count (use MapValueToKey); it is {labelColumn.Type}.");
-        DataViewSchema.Column? keyValues = labelColumn.Annotations.Schema.GetColumnOrNull(AnnotationKinds.KeyValues);
-        if (keyValues is not { Type: VectorDataViewType { ItemType: TextDataViewType } vectorType } || vectorType.Size != (int)keyType.Count)
-            throw new ArgumentOutOfRangeException(nameof(labelColumn), $"Label column '{labelColumn.Name}' needs text key values of size {keyType.Count} (MapValueToKey on a text column gives them).");
-        VBuffer<ReadOnlyMemory<char>> values = default;
-        labelColumn.Annotations.GetValue(AnnotationKinds.KeyValues, ref values);
-        return values.DenseValues().Select(value => value.ToString()).ToArray();
-    }
-
     /// <summary>Softmax of <paramref name="logits"/> into <paramref name="probabilities"/> (numerically stable).</summary>
     /// <param name="logits">Raw class scores.</param>
     /// <param name="probabilities">Destination, same length.</param>

@@ -14,22 +14,8 @@ using Microsoft.ML.Runtime;
 
 [assembly: LoadableClass(typeof(FossilTextClassificationTransformer), typeof(FossilTextClassificationLoader), null, typeof(SignatureLoadModel),
     "Fossil Text Classification", FossilTextClassificationTransformer.LoaderSignature)]
-[assembly: LoadableClass(typeof(LogitsToPredictionTransformer), typeof(LogitsToPredictionLoader), null, typeof(SignatureLoadModel),
-    "Fossil Logits To Prediction", LogitsToPredictionTransformer.LoaderSignature)]
 
 namespace Microsoft.ML.Fossil.MLNetInternals;
-
-/// <summary>ML.NET's entry point for loading a <see cref="LogitsToPredictionTransformer"/>.</summary>
-internal static class LogitsToPredictionLoader
-{
-    // Found by reflection (SignatureLoadModel): the environment, then the load context.
-    static LogitsToPredictionTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
-    {
-        ArgumentNullException.ThrowIfNull(env);
-        ArgumentNullException.ThrowIfNull(ctx);
-        return LogitsToPredictionTransformer.Load(FossilModelReader.Begin(ctx, LogitsToPredictionTransformer.Version));
-    }
-}
 
 /// <summary>ML.NET's entry point for loading a <see cref="FossilTextClassificationTransformer"/>.</summary>
 internal static class FossilTextClassificationLoader

@@ -7,7 +7,7 @@ namespace Microsoft.ML.Fossil.MLNetInternals;
 /// the transformer's new columns are appended (hiding input columns of the same name). Derived
 /// classes say which input columns the new columns read and create one getter per new column.
 /// Built only on ML.NET's public row API, so it works for <c>Transform</c> (through
-/// <see cref="MappedDataView"/>), for <c>TransformerChain</c>/<c>PredictionEngine</c> (through
+/// the transformer's own data view), for <c>TransformerChain</c>/<c>PredictionEngine</c> (through
 /// <see cref="IRowToRowMapper"/>), and for ML.NET transforms before and after it.
 /// </summary>
 /// <remarks>
@@ -138,69 +138,6 @@ internal abstract class FossilRowMapper : IRowToRowMapper
                 disposer?.Invoke();
                 input.Dispose();
             }
-            base.Dispose(disposing);
-        }
-    }
-}
-
-/// <summary>
-/// The <see cref="IDataView"/> a Fossil transformer's <c>Transform</c> returns: lazy, like every
-/// ML.NET transform; each cursor wraps a cursor of the input and maps it with a <see cref="FossilRowMapper"/>.
-/// </summary>
-/// <param name="source">The input data.</param>
-/// <param name="mapper">The mapper, created for <paramref name="source"/>'s schema.</param>
-internal sealed class MappedDataView(IDataView source, FossilRowMapper mapper) : IDataView
-{
-    readonly IDataView _source = source ?? throw new ArgumentNullException(nameof(source));
-    readonly FossilRowMapper _mapper = mapper ?? throw new ArgumentNullException(nameof(mapper));
-
-    /// <inheritdoc />
-    public bool CanShuffle => _source.CanShuffle;
-
-    /// <inheritdoc />
-    public DataViewSchema Schema => _mapper.OutputSchema;
-
-    /// <inheritdoc />
-    public long? GetRowCount() => _source.GetRowCount();
-
-    /// <inheritdoc />
-    public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
-    {
-        DataViewSchema.Column[] needed = columnsNeeded?.ToArray() ?? throw new ArgumentNullException(nameof(columnsNeeded));
-        DataViewRowCursor input = _source.GetRowCursor(_mapper.GetDependencies(needed), rand);
-        try
-        {
-            return new Cursor(input, _mapper.GetRow(input, needed));
-        }
-        catch
-        {
-            input.Dispose();
-            throw;
-        }
-    }
-
-    /// <inheritdoc />
-    public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
-        => [GetRowCursor(columnsNeeded, rand)];
-
-    /// <summary>Moves the input cursor; reads through the mapped row.</summary>
-    sealed class Cursor(DataViewRowCursor input, DataViewRow row) : DataViewRowCursor
-    {
-        bool _disposed;
-
-        public override DataViewSchema Schema => row.Schema;
-        public override long Position => input.Position;
-        public override long Batch => input.Batch;
-        public override bool MoveNext() => input.MoveNext();
-        public override ValueGetter<DataViewRowId> GetIdGetter() => input.GetIdGetter();
-        public override bool IsColumnActive(DataViewSchema.Column column) => row.IsColumnActive(column);
-        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) => row.GetGetter<TValue>(column);
-
-        protected override void Dispose(bool disposing)
-        {
-            if (_disposed) return;
-            _disposed = true;
-            if (disposing) row.Dispose(); // the mapped row disposes the input cursor
             base.Dispose(disposing);
         }
     }

@@ -8,9 +8,9 @@ using Microsoft.ML.Data;
 namespace Microsoft.ML.Fossil.Tests.MLNetInternals;
 
 /// <summary>
-/// Save here with the standard mlContext.Model.Save; load in a fresh process (the
-/// Microsoft.ML.Fossil.FreshProcess console app, a plain consumer of the library that never names a
-/// Fossil type) with the standard mlContext.Model.Load; compare bit for bit.
+/// The fresh-process runner (Microsoft.ML.Fossil.FreshProcess, a plain consumer of the library that
+/// never names a Fossil type): the end-to-end tests save models here with mlContext.Model.Save and
+/// load them there with mlContext.Model.Load (MLNet/MiniLmFineFoodsTests, MLNet/TinyBackboneTests).
 /// </summary>
 public class FreshProcessTests
 {
@@ -43,76 +43,6 @@ public class FreshProcessTests
             throw new TimeoutException("fresh-process runner did not finish in 3 minutes");
         }
         return (process.ExitCode, stderr.Result + stdout.Result);
-    }
-
-    static string Tsv(LogitsToPredictionTests.Row[] rows)
-    {
-        var text = new StringBuilder();
-        foreach (LogitsToPredictionTests.Row row in rows)
-        {
-            text.Append(row.Label);
-            foreach (float v in row.Logits) text.Append('\t').Append(v.ToString("R", CultureInfo.InvariantCulture));
-            text.Append('\n');
-        }
-        return text.ToString();
-    }
-
-    static int Bits(JsonElement value) => BitConverter.SingleToInt32Bits(float.Parse(value.GetString()!, CultureInfo.InvariantCulture));
-
-    [Fact]
-    public void A_model_saved_here_loads_with_Model_Load_in_a_fresh_process_and_predicts_bit_identically()
-    {
-        var ml = new MLContext(seed: 1);
-        LogitsToPredictionTests.Row[] rows = LogitsToPredictionTests.Rows();
-        IDataView data = ml.Data.LoadFromEnumerable(rows);
-        ITransformer model = LogitsToPredictionTests.Pipeline(ml).Fit(data);
-        IDataView expected = model.Transform(data);
-        float[][] expectedScores = expected.GetColumn<float[]>("Score").ToArray();
-        uint[] expectedKeys = expected.GetColumn<uint>("PredictedLabel").ToArray();
-        string[] expectedTexts = expected.GetColumn<string>("PredictedLabelText").ToArray();
-
-        string dir = Directory.CreateTempSubdirectory("fossil-fresh-").FullName;
-        try
-        {
-            string modelPath = Path.Combine(dir, "model.zip");
-            string inputPath = Path.Combine(dir, "input.tsv");
-            string outputPath = Path.Combine(dir, "output.json");
-            ml.Model.Save(model, data.Schema, modelPath);
-            File.WriteAllText(inputPath, Tsv(rows));
-
-            (int exitCode, string log) = RunRunner("transform", modelPath, inputPath, outputPath);
-            Assert.True(exitCode == 0, $"runner failed ({exitCode}):\n{log}");
-
-            using JsonDocument result = JsonDocument.Parse(File.ReadAllBytes(outputPath));
-            JsonElement root = result.RootElement;
-            // The consumer never touched Microsoft.ML.Fossil: ML.NET loaded it from the model header.
-            Assert.False(root.GetProperty("fossilLoadedBeforeModelLoad").GetBoolean());
-            Assert.True(root.GetProperty("fossilLoadedAfterModelLoad").GetBoolean());
-
-            JsonElement[] columns = root.GetProperty("columns").EnumerateArray().ToArray();
-            JsonElement score = columns.Single(c => c.GetProperty("name").GetString() == "Score");
-            Assert.Equal(LogitsToPredictionTests.Classes, score.GetProperty("annotations").GetProperty("SlotNames").EnumerateArray().Select(e => e.GetString()));
-            JsonElement predicted = columns.Single(c => c.GetProperty("name").GetString() == "PredictedLabel");
-            Assert.Equal(expected.Schema["PredictedLabel"].Type.ToString(), predicted.GetProperty("type").GetString());
-            Assert.Equal(LogitsToPredictionTests.Classes, predicted.GetProperty("annotations").GetProperty("KeyValues").EnumerateArray().Select(e => e.GetString()));
-
-            foreach (string rowsProperty in new[] { "rows", "mapperRows" })
-            {
-                JsonElement[] outRows = root.GetProperty(rowsProperty).EnumerateArray().ToArray();
-                Assert.Equal(rows.Length, outRows.Length);
-                for (int i = 0; i < rows.Length; i++)
-                {
-                    Assert.Equal(expectedScores[i].Select(BitConverter.SingleToInt32Bits),
-                        outRows[i].GetProperty("Score").EnumerateArray().Select(Bits));
-                    Assert.Equal(expectedKeys[i], outRows[i].GetProperty("PredictedLabel").GetUInt32());
-                    Assert.Equal(expectedTexts[i], outRows[i].GetProperty("PredictedLabelText").GetString());
-                }
-            }
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
     }
 
     [Fact]
