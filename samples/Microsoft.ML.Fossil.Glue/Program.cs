@@ -2,7 +2,7 @@ using System.Reflection;
 
 namespace Microsoft.ML.Fossil.Glue;
 
-/// <summary>Entry point: see <see cref="CommandLine.Usage"/>.</summary>
+/// <summary>Entry point: see <see cref="GlueCommandLine.Usage"/>.</summary>
 public static class Program
 {
     /// <summary>Runs the command line; exit code 0 ok, 1 error, 2 bad usage.</summary>
@@ -31,7 +31,7 @@ public sealed class GlueApp(TextWriter output, TextWriter error)
         ParsedCommand command;
         try
         {
-            command = CommandLine.Parse(args);
+            command = GlueCommandLine.Parse(args);
         }
         catch (UsageException e)
         {
@@ -39,7 +39,7 @@ public sealed class GlueApp(TextWriter output, TextWriter error)
         }
         if (command.Verb == Verb.Help)
         {
-            output.WriteLine(CommandLine.Usage);
+            output.WriteLine(GlueCommandLine.Usage);
             return Ok;
         }
 
@@ -83,7 +83,7 @@ public sealed class GlueApp(TextWriter output, TextWriter error)
     {
         error.WriteLine($"error: {message}");
         error.WriteLine();
-        error.WriteLine(CommandLine.Usage);
+        error.WriteLine(GlueCommandLine.Usage);
         return BadUsage;
     }
 

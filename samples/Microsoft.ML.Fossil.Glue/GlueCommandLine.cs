@@ -111,7 +111,7 @@ public sealed class PredictSettings
 public sealed record ParsedCommand(Verb Verb, TrainSettings? Train, PredictSettings? Predict);
 
 /// <summary>Parses the runner's command line (see <see cref="Usage"/>); every problem is a <see cref="UsageException"/>.</summary>
-public static class CommandLine
+public static class GlueCommandLine
 {
     /// <summary>The Glue task names <c>--task</c> accepts.</summary>
     public static IReadOnlyList<string> TaskNames => GlueTasks.Names;
