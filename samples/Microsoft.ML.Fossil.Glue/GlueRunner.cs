@@ -254,7 +254,11 @@ public sealed class GlueRunner
                 throw new GlueException("--text2-column: the model reads one sentence per row.");
             GlueTask? task = fossil.Model.Columns.TryGetValue(TaskColumnsKey, out string? taskName)
                 ? GlueTasks.All.FirstOrDefault(t => t.Name == taskName) : null;
-            TableLayout layout = task is not null ? task.Layout(p.Input, requireTextColumn: false) : TableLayout.FromHeader(p.Input, FileFormat.For(p.Input));
+            // A Glue task's own files (CoLA's dev.tsv has no header) by the task's rules; any other file by its header.
+            FileFormat format = FileFormat.For(p.Input);
+            TableLayout layout = task is not null && format == FileFormat.Tsv
+                ? task.Layout(p.Input, requireTextColumn: false)
+                : TableLayout.FromHeader(p.Input, format);
             string file1 = p.TextColumn ?? text1;
             var spec = new DataSpec(layout, new ColumnRef(text1, layout.IndexOf(file1, "sentence (--text-column)"), file1),
                 text2 is null ? null : new ColumnRef(text2, layout.IndexOf(p.Text2Column ?? text2, "second sentence (--text2-column)"), p.Text2Column ?? text2),
