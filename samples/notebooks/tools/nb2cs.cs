@@ -14,8 +14,9 @@
 //   using directives            -> hoisted to the top (a file-based app needs them before any statement)
 //   statements                  -> top-level statements, in cell order
 //   classes, records, enums...  -> moved after the statements (C# requires it), in cell order
-//   a cell's last expression    -> display(expression);  (Polyglot displays it)
-//   display(x)                  -> a local function writing x to the console
+//   a cell's last expression    -> display(expression); or, for a call, displayResult(() => call());
+//                                  (Polyglot displays it; a void call just runs)
+//   display(x)                  -> NotebookOutput.display, added at the end: writes x to the console
 //   markdown cells              -> // comments
 #:property ManagePackageVersionsCentrally=false
 #:property PublishAot=false
@@ -145,9 +146,12 @@ static partial class NotebookConverter
 
             string code = Directives(source, number, notebookPath, targetPath, directives);
             (string body, string declarations) = ConvertCell(code, number, usings, ref usesDisplay);
-            if (body.Length == 0 && declarations.Length == 0) continue;   // the markdown stays for the next code cell
-            cells.Add(new CellCode(number, comments.ToString(), body, declarations));
-            comments.Clear();
+            if (declarations.Length > 0 && body.Length == 0)
+                comments.Append($"// [cell {number}: declarations, moved to the end of the file]\n\n");
+            if (body.Length == 0 && declarations.Length == 0) continue;
+            cells.Add(new CellCode(number, body.Length > 0 ? comments.ToString() : "", body, declarations));
+            // The markdown goes with the next cell that has statements.
+            if (body.Length > 0) comments.Clear();
         }
 
         var output = new StringBuilder();
@@ -161,12 +165,13 @@ static partial class NotebookConverter
         foreach (string directive in directives) output.Append(directive).Append('\n');
         output.Append('\n');
         foreach (string directive in usings) output.Append(directive).Append('\n');
-        // Statements in cell order (with the markdown above each cell), then the declarations C# wants after them.
+        if (usesDisplay) output.Append("using static NotebookOutput;\n");
+        // Statements in cell order, each cell after the markdown above it, then the declarations C# wants after them.
         foreach (CellCode cell in cells.Where(c => c.Body.Length > 0))
             output.Append('\n').Append(cell.Comments).Append($"// [cell {cell.Number}]\n").Append(cell.Body);
-        if (usesDisplay) output.Append('\n').Append(DisplayFunction);
         foreach (CellCode cell in cells.Where(c => c.Declarations.Length > 0))
-            output.Append('\n').Append(cell.Body.Length == 0 ? cell.Comments : "").Append($"// [cell {cell.Number}, declarations]\n").Append(cell.Declarations);
+            output.Append($"\n// [cell {cell.Number}, declarations]\n").Append(cell.Declarations);
+        if (usesDisplay) output.Append('\n').Append(DisplayClass);
         if (comments.Length > 0) output.Append('\n').Append(comments.ToString().TrimEnd('\n')).Append('\n');
         return output.ToString();
     }
@@ -224,10 +229,6 @@ static partial class NotebookConverter
         // A cell's last expression may lack its semicolon: Polyglot displays its value.
         ExpressionStatementSyntax? trailing = root.Members.LastOrDefault() is GlobalStatementSyntax { Statement: ExpressionStatementSyntax { SemicolonToken.IsMissing: true } last }
             ? last : null;
-        // Without types the converter cannot tell a call that returns a value from a void one: calls (and
-        // assignments, increments, awaits) only get their semicolon; display(call()) shows a call's result.
-        bool displayTrailing = trailing?.Expression is not (InvocationExpressionSyntax or AwaitExpressionSyntax or AssignmentExpressionSyntax
-                                                            or PostfixUnaryExpressionSyntax or PrefixUnaryExpressionSyntax { OperatorToken.RawKind: (int)SyntaxKind.PlusPlusToken or (int)SyntaxKind.MinusMinusToken });
         foreach (Diagnostic diagnostic in tree.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error))
         {
             if (trailing is not null && diagnostic.Id == "CS1002" && diagnostic.Location.SourceSpan.Start >= trailing.Expression.Span.End) continue;
@@ -254,10 +255,9 @@ static partial class NotebookConverter
                 declarations.Append(member.ToFullString());
             else if (member is GlobalStatementSyntax { Statement: ExpressionStatementSyntax statement } && statement == trailing)
             {
-                usesDisplay |= displayTrailing;
-                string expression = statement.Expression.WithoutTrivia().ToString();
+                usesDisplay = true;
                 body.Append(member.GetLeadingTrivia().ToFullString())
-                    .Append(displayTrailing ? $"display({expression});" : $"{expression};")
+                    .Append(DisplayTrailing(statement.Expression.WithoutTrivia()))
                     .Append(statement.Expression.GetTrailingTrivia().ToFullString());
             }
             else body.Append(member.ToFullString());
@@ -265,6 +265,20 @@ static partial class NotebookConverter
         body.Append(root.EndOfFileToken.LeadingTrivia.ToFullString());
         return (Tidy(body.ToString()), Tidy(declarations.ToString()));
     }
+
+    /// <summary>
+    /// The statement that shows a cell's last expression as Polyglot does. Without types the converter cannot
+    /// tell a call that returns a value from a void one: a call goes to displayResult(() => call()), whose
+    /// overloads take a Func (shown) or an Action (just run), and C# picks the Func when there is a value.
+    /// Assignments, increments and awaits just get their semicolon.
+    /// </summary>
+    static string DisplayTrailing(ExpressionSyntax expression) => expression switch
+    {
+        AwaitExpressionSyntax or AssignmentExpressionSyntax or PostfixUnaryExpressionSyntax
+            or PrefixUnaryExpressionSyntax { OperatorToken.RawKind: (int)SyntaxKind.PlusPlusToken or (int)SyntaxKind.MinusMinusToken } => $"{expression};",
+        InvocationExpressionSyntax or ConditionalAccessExpressionSyntax => $"displayResult(() => {expression});",
+        _ => $"display({expression});",
+    };
 
     /// <summary>Trims blank lines at both ends, normalises line ends to \n and ends with one.</summary>
     static string Tidy(string text)
@@ -306,11 +320,23 @@ static partial class NotebookConverter
         return element;
     }
 
-    const string DisplayFunction = """
-        // display(x) of Polyglot Notebooks, written to the console: a sequence one item a line, an object
-        // without a ToString of its own as { Property = value, ... }.
-        static void display(object? value)
+    const string DisplayClass = """
+        // Added by nb2cs: display(x) of Polyglot Notebooks, and the value of a cell's last expression, written to
+        // the console. A sequence is written one item a line, an object without a ToString of its own as
+        // { Property = value, ... }.
+        static class NotebookOutput
         {
+            public static void display(object? value)
+            {
+                if (value is System.Collections.IEnumerable items and not string)
+                    foreach (object? item in items) Console.WriteLine(Text(item, 1));
+                else Console.WriteLine(Text(value, 0));
+            }
+
+            public static void displayResult<T>(Func<T> expression) => display(expression());
+
+            public static void displayResult(Action statement) => statement();
+
             static string Text(object? item, int depth) => item switch
             {
                 null => "null",
@@ -322,9 +348,6 @@ static partial class NotebookConverter
                                                  .Select(p => $"{p.Name} = {Text(p.GetValue(item), depth + 1)}")) + " }",
                 _ => item.ToString() ?? "",
             };
-            if (value is System.Collections.IEnumerable items and not string)
-                foreach (object? item in items) Console.WriteLine(Text(item, 1));
-            else Console.WriteLine(Text(value, 0));
         }
 
         """;
