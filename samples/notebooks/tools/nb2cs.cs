@@ -45,15 +45,24 @@ foreach (string argument in notebooks)
 {
     string notebook = Path.GetFullPath(argument), target = Path.ChangeExtension(notebook, ".cs");
     string generated;
+    IReadOnlyList<int> withOutputs;
     try
     {
-        generated = NotebookConverter.Convert(notebook, target, requireNoOutputs: check);
+        (generated, withOutputs) = NotebookConverter.Convert(notebook, target);
     }
-    catch (NotebookException e)
+    catch (Exception e) when (e is NotebookException or IOException or UnauthorizedAccessException or KeyNotFoundException or InvalidOperationException)
     {
-        Console.Error.WriteLine($"nb2cs: {Path.GetFileName(notebook)}: {e.Message}");
+        string problem = e is NotebookException ? e.Message : $"cannot be read as a notebook: {e.Message}";
+        Console.Error.WriteLine($"nb2cs: {Path.GetFileName(notebook)}: {problem}");
         exit = Math.Max(exit, 2);
         continue;
+    }
+    if (withOutputs.Count > 0)
+    {
+        // Committed notebooks carry no outputs: they would go stale, and they bloat the diffs.
+        string cellList = withOutputs.Count == 1 ? $"cell {withOutputs[0]} has" : $"cells {string.Join(", ", withOutputs)} have";
+        Console.Error.WriteLine($"nb2cs: {Path.GetFileName(notebook)}: {cellList} outputs; clear them before committing");
+        if (check) exit = Math.Max(exit, 1);
     }
     if (check)
     {
@@ -99,8 +108,8 @@ static partial class NotebookConverter
 
     sealed record CellCode(int Number, string Comments, string Body, string Declarations);
 
-    /// <summary>The file-based app for <paramref name="notebookPath"/>, to be written at <paramref name="targetPath"/>.</summary>
-    public static string Convert(string notebookPath, string targetPath, bool requireNoOutputs)
+    /// <summary>The file-based app for <paramref name="notebookPath"/>, to be written at <paramref name="targetPath"/>, and the code cells that carry outputs.</summary>
+    public static (string App, IReadOnlyList<int> CellsWithOutputs) Convert(string notebookPath, string targetPath)
     {
         JsonElement root;
         try
@@ -123,9 +132,12 @@ static partial class NotebookConverter
         var usings = new List<string>();
         var cells = new List<CellCode>();
         var comments = new StringBuilder();
+        var withOutputs = new List<int>();
         bool usesDisplay = false;
         int number = 0;
-        foreach (JsonElement cell in root.GetProperty("cells").EnumerateArray())
+        if (!root.TryGetProperty("cells", out JsonElement cellArray) || cellArray.ValueKind != JsonValueKind.Array)
+            throw new NotebookException("has no cells");
+        foreach (JsonElement cell in cellArray.EnumerateArray())
         {
             number++;
             string type = cell.GetProperty("cell_type").GetString() ?? "";
@@ -136,8 +148,8 @@ static partial class NotebookConverter
                 continue;
             }
             if (type != "code") continue;
-            if (requireNoOutputs && cell.TryGetProperty("outputs", out JsonElement outputs) && outputs.GetArrayLength() > 0)
-                throw new NotebookException($"cell {number} has outputs; clear all outputs before committing the notebook");
+            if (cell.TryGetProperty("outputs", out JsonElement outputs) && outputs.ValueKind == JsonValueKind.Array && outputs.GetArrayLength() > 0)
+                withOutputs.Add(number);
             string kernel = Find(cell, "metadata", "polyglot_notebook", "kernelName")?.GetString()
                             ?? Find(cell, "metadata", "dotnet_interactive", "language")?.GetString()
                             ?? defaultKernel;
@@ -173,7 +185,7 @@ static partial class NotebookConverter
             output.Append($"\n// [cell {cell.Number}, declarations]\n").Append(cell.Declarations);
         if (usesDisplay) output.Append('\n').Append(DisplayClass);
         if (comments.Length > 0) output.Append('\n').Append(comments.ToString().TrimEnd('\n')).Append('\n');
-        return output.ToString();
+        return (output.ToString(), withOutputs);
     }
 
     /// <summary>Removes the notebook directives of a cell (keeping its line numbers), adding their file-based-app equivalents to <paramref name="directives"/>.</summary>
