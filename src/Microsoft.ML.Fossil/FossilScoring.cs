@@ -9,17 +9,21 @@ namespace Microsoft.ML.Fossil;
 internal sealed record ScoringColumns(string Text1, string? Text2, string Score, string PredictedLabel, PredictionTask Task, IReadOnlyList<string> LabelNames)
 {
     /// <summary>Finds the text columns; the message names the column and the type found.</summary>
-    public (DataViewSchema.Column Text1, DataViewSchema.Column? Text2) Find(DataViewSchema input)
+    public (DataViewSchema.Column Text1, DataViewSchema.Column? Text2) Find(DataViewSchema input) =>
+        (RequireText(input, Text1, "sentence"), Text2 is null ? null : RequireText(input, Text2, "second sentence"));
+
+    /// <summary>
+    /// The text column <paramref name="name"/> of <paramref name="schema"/>, or ML.NET's style of schema
+    /// error naming the column, its role, the data set (when given) and the type found.
+    /// </summary>
+    public static DataViewSchema.Column RequireText(DataViewSchema schema, string name, string role, string? dataSet = null)
     {
-        DataViewSchema.Column Get(string name, string role)
-        {
-            DataViewSchema.Column column = input.GetColumnOrNull(name)
-                ?? throw new ArgumentOutOfRangeException(nameof(input), $"Schema mismatch for {role} column '{name}': column not found in the input data.");
-            if (column.Type is not TextDataViewType)
-                throw new ArgumentOutOfRangeException(nameof(input), $"Schema mismatch for {role} column '{name}': expected String (text), got {column.Type}.");
-            return column;
-        }
-        return (Get(Text1, "sentence"), Text2 is null ? null : Get(Text2, "second sentence"));
+        string where = dataSet is null ? "" : $" in the {dataSet} data";
+        DataViewSchema.Column column = schema.GetColumnOrNull(name)
+            ?? throw new ArgumentOutOfRangeException(nameof(schema), $"Schema mismatch for {role} column '{name}'{where}: column not found in the input data.");
+        if (column.Type is not TextDataViewType)
+            throw new ArgumentOutOfRangeException(nameof(schema), $"Schema mismatch for {role} column '{name}'{where}: expected String (text), got {column.Type}.");
+        return column;
     }
 
     /// <summary>The appended columns, built as ML.NET's own multiclass / regression trainers build them.</summary>

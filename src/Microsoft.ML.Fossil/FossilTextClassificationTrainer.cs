@@ -169,16 +169,8 @@ public abstract class FossilTrainerBase : IEstimator<FossilTextClassificationTra
     LabeledTexts ReadLabeledTexts(IDataView data, string role, IReadOnlyList<string> labelNames)
     {
         DataViewSchema schema = data.Schema;
-        DataViewSchema.Column Text(string name, string what)
-        {
-            DataViewSchema.Column column = schema.GetColumnOrNull(name)
-                ?? throw new ArgumentOutOfRangeException(nameof(data), $"Schema mismatch for {what} column '{name}' in the {role} data: column not found.");
-            if (column.Type is not TextDataViewType)
-                throw new ArgumentOutOfRangeException(nameof(data), $"Schema mismatch for {what} column '{name}' in the {role} data: expected String (text), got {column.Type}.");
-            return column;
-        }
-        DataViewSchema.Column text1 = Text(options.Sentence1ColumnName, "sentence");
-        DataViewSchema.Column? text2 = options.Sentence2ColumnName is { } s2 ? Text(s2, "second sentence") : null;
+        DataViewSchema.Column text1 = ScoringColumns.RequireText(schema, options.Sentence1ColumnName, "sentence", role);
+        DataViewSchema.Column? text2 = options.Sentence2ColumnName is { } s2 ? ScoringColumns.RequireText(schema, s2, "second sentence", role) : null;
         DataViewSchema.Column label = schema.GetColumnOrNull(options.LabelColumnName)
             ?? throw new ArgumentOutOfRangeException(nameof(data), $"Schema mismatch for label column '{options.LabelColumnName}' in the {role} data: column not found.");
         bool keyLabels = label.Type is KeyDataViewType;
