@@ -17,6 +17,7 @@ namespace Microsoft.ML.Fossil.Benchmarks;
 public static class Program
 {
     const string ChildFlag = "--child";
+    const string ThreadsVariable = "FOSSIL_BENCH_THREADS";
 
     /// <summary>Entry point; see <see cref="RunSettings.Usage"/>.</summary>
     public static int Main(string[] args)
@@ -50,6 +51,7 @@ public static class Program
 
         var total = Stopwatch.StartNew();
         Native.TorchRuntime.EnsureLoaded();
+        if (settings.Threads > 0) set_num_threads(settings.Threads);
         var results = new SuiteResults
         {
             Preset = settings.Preset,
@@ -159,6 +161,18 @@ public static class Program
                     }
                 }
             }
+            if (settings.ProfileRounds > 0)
+            {
+                var profileSpec = new ProfileSpec
+                {
+                    Model = model, Configs = [.. settings.ProfileConfigs], Batch = settings.Batch, Sequence = settings.SequenceLengths[0],
+                    Rounds = settings.ProfileRounds, Seed = settings.Seed, RobertaFolder = robertaFolder,
+                };
+                ProfileResult? profile = RunChildProcess<ProfileSpec, ProfileResult>("profile", profileSpec, settings, out string? profileError);
+                if (profileError is not null) results.Errors.Add($"profile {model}: {profileError}");
+                if (profile is not null) results.Profile.Add(profile);
+                Console.Error.WriteLine($"[suite] {model} step profile done ({total.Elapsed.TotalSeconds:F0} s)");
+            }
             var inferenceSpec = new InferenceSpec
             {
                 Model = model, RobertaFolder = robertaFolder, Seed = settings.Seed, LoadRepeats = settings.LoadRepeats,
@@ -198,6 +212,7 @@ public static class Program
             File.WriteAllText(specPath, JsonSerializer.Serialize(spec, SuiteResults.Json));
             string self = Environment.ProcessPath ?? "dotnet";
             var start = new ProcessStartInfo(self) { UseShellExecute = false };
+            if (settings.Threads > 0) start.Environment[ThreadsVariable] = settings.Threads.ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (Path.GetFileNameWithoutExtension(self) == "dotnet") start.ArgumentList.Add(typeof(Program).Assembly.Location);
             foreach (string a in new[] { ChildFlag, kind, specPath, resultPath }) start.ArgumentList.Add(a);
             using Process child = Process.Start(start) ?? throw new InvalidOperationException("The child process did not start.");
@@ -226,17 +241,20 @@ public static class Program
     {
         if (args.Length != 4)
         {
-            Console.Error.WriteLine("usage: --child train|inference SPEC.json RESULT.json");
+            Console.Error.WriteLine("usage: --child train|inference|profile SPEC.json RESULT.json");
             return 2;
         }
         string kind = args[1], specPath = args[2], resultPath = args[3];
         try
         {
+            Native.TorchRuntime.EnsureLoaded();
+            if (int.TryParse(Environment.GetEnvironmentVariable(ThreadsVariable), out int threads) && threads > 0) set_num_threads(threads);
             string json = File.ReadAllText(specPath);
             object result = kind switch
             {
                 "train" => TrainWorkload.Run(JsonSerializer.Deserialize<TrainSpec>(json, SuiteResults.Json)!),
                 "inference" => InferenceWorkload.Run(JsonSerializer.Deserialize<InferenceSpec>(json, SuiteResults.Json)!),
+                "profile" => ProfileWorkload.Run(JsonSerializer.Deserialize<ProfileSpec>(json, SuiteResults.Json)!),
                 _ => throw new ArgumentException($"Unknown child workload '{kind}'."),
             };
             File.WriteAllText(resultPath, JsonSerializer.Serialize(result, result.GetType(), SuiteResults.Json));

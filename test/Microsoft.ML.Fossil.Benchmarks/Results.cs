@@ -19,6 +19,7 @@ internal sealed class SuiteResults
     public List<LoadResult> Loading { get; set; } = [];
     public List<InferenceResult> Inference { get; set; } = [];
     public List<MlNetResult> MlNet { get; set; } = [];
+    public List<Macro.ProfileResult> Profile { get; set; } = [];
     public List<TargetCheck> Targets { get; set; } = [];
     public List<string> Errors { get; set; } = [];
 

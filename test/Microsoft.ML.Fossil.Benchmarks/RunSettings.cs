@@ -36,6 +36,15 @@ internal sealed record RunSettings
     /// </summary>
     public int Rounds { get; init; } = 1;
 
+    /// <summary>
+    /// Rounds of the in-process profile (every configuration on its own backbone copy, one step each per
+    /// round, split into phases) at the first sequence length; 0 turns it off.
+    /// </summary>
+    public int ProfileRounds { get; init; } = 5;
+
+    /// <summary>Configurations in the profile (each needs its own copy of the backbone in memory).</summary>
+    public IReadOnlyList<string> ProfileConfigs { get; init; } = Benchmarks.Macro.TrainConfigs.All;
+
     /// <summary>Batch of the model-level inference comparison (bare / unmerged / merged).</summary>
     public int InferenceBatch { get; init; } = 32;
     /// <summary>Sequence length of the model-level inference comparison.</summary>
@@ -56,6 +65,9 @@ internal sealed record RunSettings
 
     /// <summary>Backbone loads timed (after one untimed load).</summary>
     public int LoadRepeats { get; init; } = 3;
+
+    /// <summary>torch intra-op threads in every workload; 0 keeps libtorch's default (one per core).</summary>
+    public int Threads { get; init; }
 
     /// <summary>Seed of every random weight, shard and shuffle.</summary>
     public int Seed { get; init; } = 1;
@@ -79,6 +91,8 @@ internal sealed record RunSettings
         SequenceLengths = [32],
         WarmupSteps = 1,
         MeasuredSteps = 3,
+        ProfileRounds = 3,
+        ProfileConfigs = [Benchmarks.Macro.TrainConfigs.Floor, Benchmarks.Macro.TrainConfigs.Fossil, Benchmarks.Macro.TrainConfigs.Lora, Benchmarks.Macro.TrainConfigs.Full],
         InferenceBatch = 2,
         InferenceSequence = 32,
         InferenceRepeats = 3,
@@ -108,9 +122,11 @@ internal sealed record RunSettings
           --warmup N              warm-up steps per configuration
           --steps N               measured steps per configuration
           --rounds N              interleaved repetitions of each configuration sweep
+          --profile-rounds N      rounds of the in-process step profile (0: off)
           --micro-tokens N        rows of the layer-benchmark input
           --mlnet-rows N          rows scored by Transform / PredictionEngine
           --mlnet-models a,b      models whose ML.NET inference is measured
+          --threads N             torch intra-op threads (default: libtorch's, one per core)
           --no-plots              skip the PNG plots
           --report-only           rebuild results.md and the plots from DIR/results.json
         """;
@@ -133,15 +149,17 @@ internal sealed record RunSettings
                 "--micro-only" => s with { Macro = false },
                 "--macro-only" => s with { Micro = false },
                 "--models" => s with { Models = List(Next()), MlNetInferenceModels = s.MlNetInferenceModels },
-                "--configs" => s with { Configs = List(Next()) },
+                "--configs" => s with { Configs = List(Next()), ProfileConfigs = List(args[i]) },
                 "--batch" => s with { Batch = Int(Next()) },
                 "--seq" => s with { SequenceLengths = [.. List(Next()).Select(Int)] },
                 "--warmup" => s with { WarmupSteps = Int(Next()) },
                 "--steps" => s with { MeasuredSteps = Int(Next()) },
                 "--rounds" => s with { Rounds = Int(Next()) },
+                "--profile-rounds" => s with { ProfileRounds = Int(Next()) },
                 "--micro-tokens" => s with { MicroTokens = Int(Next()) },
                 "--mlnet-rows" => s with { MlNetRows = Int(Next()) },
                 "--mlnet-models" => s with { MlNetInferenceModels = List(Next()) },
+                "--threads" => s with { Threads = Int(Next()) },
                 "--no-plots" => s with { Plots = false },
                 "--report-only" => s,
                 _ => throw new ArgumentException($"Unknown option '{a}'.\n\n{Usage}"),
@@ -152,6 +170,7 @@ internal sealed record RunSettings
             if (m is not ("minilm" or "roberta-base")) throw new ArgumentException($"Unknown model '{m}' (minilm, roberta-base).");
         foreach (string c in s.Configs)
             if (!Benchmarks.Macro.TrainConfigs.All.Contains(c)) throw new ArgumentException($"Unknown configuration '{c}' ({string.Join(", ", Benchmarks.Macro.TrainConfigs.All)}).");
+        if (s.Threads < 0) throw new ArgumentException("--threads must be 0 (default) or positive.");
         if (s.Batch <= 0 || s.MeasuredSteps <= 0 || s.WarmupSteps < 0 || s.Rounds <= 0 || s.MicroTokens <= 0)
             throw new ArgumentException("Batch, steps, rounds and micro tokens must be positive (warm-up may be 0).");
         return (s, reportOnly);

@@ -68,6 +68,38 @@ internal static class MarkdownReport
             }
         }
 
+        if (results.Profile.Any(p => p.PhasesMs.Count > 0))
+        {
+            md.AppendLine("## Where a step's time goes (all configurations in one process, interleaved)");
+            md.AppendLine();
+            md.AppendLine("Each configuration on its own copy of the backbone, one step of each per round (order rotated), after a warm-up round; " +
+                          "the step replicates `TrainingLoop.Run`'s and is timed phase by phase; medians over the rounds. Running the configurations " +
+                          "side by side puts them under the same background load: these ratios are the steadier ones on a shared machine. " +
+                          "\"dropout off\" runs the same step in eval mode (no dropout, gradients as usual).");
+            md.AppendLine();
+            foreach (Macro.ProfileResult p in results.Profile.Where(p => p.PhasesMs.Count > 0))
+            {
+                int hidden = BenchModels.Hidden(p.Model);
+                string[] phases = ["pad", "forward", "loss", "backward", "clip", "optimizer", "total"];
+                double? floorTotal = p.PhasesMs.TryGetValue(TrainConfigs.Floor, out var fl) ? Stats.Median(fl["total"]) : null;
+                md.AppendLine(CultureInfo.InvariantCulture, $"### {BenchModels.Label(p.Model)}, batch {p.Batch} x {p.Sequence} tokens, {p.PhasesMs.First().Value["total"].Count} rounds");
+                md.AppendLine();
+                md.AppendLine("| configuration | " + string.Join(" | ", phases.Select(ph => ph + " ms")) + " | total x floor | fastest total x fastest floor |");
+                md.AppendLine("|---|" + string.Concat(phases.Select(_ => "---:|")) + "---:|---:|");
+                double? floorMin = fl is null ? null : fl["total"].Min();
+                foreach (var (name, values) in p.PhasesMs)
+                {
+                    string config = name.Replace(Macro.ProfileWorkload.NoDropoutSuffix, "", StringComparison.Ordinal);
+                    string label = TrainConfigs.Label(config, hidden) + (name.EndsWith(Macro.ProfileWorkload.NoDropoutSuffix, StringComparison.Ordinal) ? Macro.ProfileWorkload.NoDropoutSuffix : "");
+                    double total = Stats.Median(values["total"]);
+                    string cells = string.Join(" | ", phases.Select(ph => F(Stats.Median(values[ph]), ph is "pad" or "loss" or "clip" ? "F1" : "F0")));
+                    md.AppendLine(CultureInfo.InvariantCulture,
+                        $"| {label} | {cells} | {(floorTotal is { } ft ? F(total / ft, "F2") : "-")} | {(floorMin is { } fm ? F(values["total"].Min() / fm, "F2") : "-")} |");
+                }
+                md.AppendLine();
+            }
+        }
+
         if (results.Loading.Count > 0)
         {
             md.AppendLine("## Backbone loading");

@@ -66,9 +66,10 @@ internal static class Plots
             plot.XLabel("Transform batch size (rows per forward pass)");
             plot.YLabel("rows per second");
             plot.Title("Inference throughput on real reviews (merged FOSSIL)");
-            plot.Axes.Margins(bottom: 0);
-            plot.ShowLegend(Alignment.UpperLeft);
-            plot.SavePng(Path.Combine(folder, rows), 900, 520);
+            double top = mlnet.SelectMany(m => m.TransformRowsPerSecond.Values.Append(m.PredictionEngineRowsPerSecond ?? 0)).Max();
+            plot.Axes.SetLimitsY(0, top * 1.15);
+            plot.ShowLegend(Edge.Bottom);
+            plot.SavePng(Path.Combine(folder, rows), 900, 560);
             files.Add(rows);
         }
         return files;
@@ -99,10 +100,11 @@ internal static class Plots
         }
         plot.Axes.Bottom.SetTicks([.. Enumerable.Range(0, categories.Length).Select(i => (double)i)], categories);
         plot.Axes.Bottom.MajorTickStyle.Length = 0;
-        plot.Axes.Margins(bottom: 0, top: 0.15);
+        double top = series.SelectMany(s => s.Values).Where(v => !double.IsNaN(v)).DefaultIfEmpty(1).Max();
+        plot.Axes.SetLimits(-0.6, categories.Length - 0.4, 0, top * 1.12);
         plot.YLabel(yLabel);
         plot.Title(title);
-        plot.ShowLegend(Alignment.UpperLeft);
-        plot.SavePng(path, 1000, 520);
+        plot.ShowLegend(Edge.Bottom);
+        plot.SavePng(path, 1000, 560);
     }
 }

@@ -28,8 +28,13 @@ internal static class Targets
             TrainSummary? fossil = Get(TrainConfigs.Fossil), floor = Get(TrainConfigs.Floor), lora = Get(TrainConfigs.Lora), full = Get(TrainConfigs.Full);
             if (fossil is null) continue;
             string Step(TrainSummary t) => $"{F(t.StepMs)} ms (CPU {F(t.StepCpuMs)} ms)";
+            Macro.ProfileResult? profile = results.Profile.FirstOrDefault(p => p.Model == group.Key.Model && p.Batch == group.Key.Batch && p.Sequence == group.Key.Sequence);
+            string Interleaved(string a, string b) =>
+                profile is not null && profile.PhasesMs.TryGetValue(a, out var pa) && profile.PhasesMs.TryGetValue(b, out var pb)
+                    ? $", interleaved in one process {F(Stats.Median(pa["total"]) / Stats.Median(pb["total"]), "F2")}"
+                    : "";
             string CpuRatio(TrainSummary a, TrainSummary b) =>
-                $"; ratio of fastest steps {F(a.MinStepMs / b.MinStepMs, "F2")}, of CPU times {F(a.StepCpuMs / b.StepCpuMs, "F2")}";
+                $"; ratio of fastest steps {F(a.MinStepMs / b.MinStepMs, "F2")}, of CPU times {F(a.StepCpuMs / b.StepCpuMs, "F2")}{Interleaved(a.Config, b.Config)}";
             if (floor is not null)
                 checks.Add(Check("FOSSIL training step <= 1.10 x the floor", scope, fossil.StepMs / floor.StepMs, 1.10, Bound.AtMost,
                     $"FOSSIL {Step(fossil)} vs floor {Step(floor)}{CpuRatio(fossil, floor)}"));
