@@ -146,6 +146,7 @@ public static class Program
                         {
                             Model = model, Config = config, Batch = settings.Batch, Sequence = sequence, WarmupSteps = settings.WarmupSteps,
                             MeasuredSteps = settings.MeasuredSteps, Round = round, Seed = settings.Seed, RobertaFolder = robertaFolder,
+                            AdapterInitSamples = round == 1 ? settings.AdapterInitSamples : 1,
                         };
                         TrainResult? train = RunChildProcess<TrainSpec, TrainResult>("train", spec, settings, out string? error);
                         train ??= new TrainResult { Model = model, Config = config, Batch = settings.Batch, Sequence = sequence, Round = round };

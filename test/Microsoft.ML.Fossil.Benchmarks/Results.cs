@@ -73,8 +73,10 @@ internal sealed class TrainResult
     public int AdaptedLayers { get; set; }
     public long TrainableParameters { get; set; }
     public long TotalParameters { get; set; }
-    /// <summary>AdapterInjector.Apply on the real model, after a warm-up Apply on a tiny model (JIT excluded).</summary>
+    /// <summary>AdapterInjector.Apply on a model of the real size, after a warm-up Apply on a tiny model (JIT excluded): median of the samples.</summary>
     public double? AdapterInitMs { get; set; }
+    /// <summary>Every Apply timed (the real model's first, then fresh encoders of the same configuration); <see cref="AdapterInitMs"/> is their median.</summary>
+    public List<double> AdapterInitSamplesMs { get; set; } = [];
     /// <summary>The warm-up Apply on a tiny 2-layer model: what a first call pays (JIT included).</summary>
     public double? AdapterInitColdMs { get; set; }
     public double BackboneLoadSeconds { get; set; }

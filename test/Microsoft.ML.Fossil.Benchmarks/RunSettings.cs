@@ -63,6 +63,9 @@ internal sealed record RunSettings
     /// <summary>Maximum sequence length of the ML.NET models (reviews are truncated to it).</summary>
     public int MlNetMaxSequenceLength { get; init; } = 128;
 
+    /// <summary>AdapterInjector.Apply calls timed per adapter configuration (each on its own model).</summary>
+    public int AdapterInitSamples { get; init; } = 5;
+
     /// <summary>Backbone loads timed (after one untimed load).</summary>
     public int LoadRepeats { get; init; } = 3;
 
@@ -102,6 +105,7 @@ internal sealed record RunSettings
         MlNetInferenceModels = ["minilm"],
         MlNetMaxSequenceLength = 64,
         LoadRepeats = 2,
+        AdapterInitSamples = 3,
         ChildTimeout = TimeSpan.FromMinutes(5),
     };
 
