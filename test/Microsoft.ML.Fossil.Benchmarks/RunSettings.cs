@@ -131,6 +131,8 @@ internal sealed record RunSettings
           --mlnet-rows N          rows scored by Transform / PredictionEngine
           --mlnet-models a,b      models whose ML.NET inference is measured
           --threads N             torch intra-op threads (default: libtorch's, one per core)
+          --profile-configs a,b   configurations in the step profile
+          --inference B,T         batch and sequence length of the bare / unmerged / merged comparison
           --no-plots              skip the PNG plots
           --report-only           rebuild results.md and the plots from DIR/results.json
         """;
@@ -164,6 +166,9 @@ internal sealed record RunSettings
                 "--mlnet-rows" => s with { MlNetRows = Int(Next()) },
                 "--mlnet-models" => s with { MlNetInferenceModels = List(Next()) },
                 "--threads" => s with { Threads = Int(Next()) },
+                "--profile-configs" => s with { ProfileConfigs = List(Next()) },
+                "--inference" => List(Next()) is [var b, var t] ? s with { InferenceBatch = Int(b), InferenceSequence = Int(t) }
+                                                                : throw new ArgumentException("--inference needs B,T."),
                 "--no-plots" => s with { Plots = false },
                 "--report-only" => s,
                 _ => throw new ArgumentException($"Unknown option '{a}'.\n\n{Usage}"),
@@ -172,7 +177,7 @@ internal sealed record RunSettings
         }
         foreach (string m in s.Models)
             if (m is not ("minilm" or "roberta-base")) throw new ArgumentException($"Unknown model '{m}' (minilm, roberta-base).");
-        foreach (string c in s.Configs)
+        foreach (string c in s.Configs.Concat(s.ProfileConfigs))
             if (!Benchmarks.Macro.TrainConfigs.All.Contains(c)) throw new ArgumentException($"Unknown configuration '{c}' ({string.Join(", ", Benchmarks.Macro.TrainConfigs.All)}).");
         if (s.Threads < 0) throw new ArgumentException("--threads must be 0 (default) or positive.");
         if (s.Batch <= 0 || s.MeasuredSteps <= 0 || s.WarmupSteps < 0 || s.Rounds <= 0 || s.MicroTokens <= 0)
