@@ -72,6 +72,33 @@ internal static partial class ProcessStats
         return System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
     }
 
+    [LibraryImport("libc", EntryPoint = "malloc_trim")]
+    private static partial int MallocTrim(nuint pad);
+
+    /// <summary>
+    /// Full blocking GC with LOH compaction, then glibc's malloc_trim: memory freed by earlier work
+    /// (a model load's transient buffers) goes back to the OS, so that RSS figures taken next compare
+    /// between processes.
+    /// </summary>
+    public static void ReleaseFreedMemory()
+    {
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        if (OperatingSystem.IsLinux())
+        {
+            try
+            {
+                MallocTrim(0);
+            }
+            catch (EntryPointNotFoundException)
+            {
+                // not glibc
+            }
+        }
+    }
+
     /// <summary>The 1-minute load average, or NaN.</summary>
     public static double LoadAverage()
     {

@@ -93,9 +93,7 @@ internal static class TrainWorkload
             LearningRate = spec.Config == TrainConfigs.Full ? 3e-5 : 5e-4,   // the trainer's defaults
         };
 
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
+        ProcessStats.ReleaseFreedMemory();
         result.RssBeforeTrainingBytes = ProcessStats.Rss();
         ProcessStats.ResetPeak();
         long peakManaged = GC.GetTotalMemory(false);
