@@ -116,6 +116,11 @@ internal sealed class InferenceResult
     public List<double> BareMs { get; set; } = [];
     public List<double> UnmergedMs { get; set; } = [];
     public List<double> MergedMs { get; set; } = [];
+    /// <summary>
+    /// The adapted network with its adapters switched off (base layers only): bare compute on the
+    /// same copy of the weights as merged/unmerged, to separate the adapters' cost from where a copy lies in memory.
+    /// </summary>
+    public List<double> AdaptersOffMs { get; set; } = [];
     /// <summary>Time to merge all adapters into the weights (AdapterInjector.MergeAll).</summary>
     public double MergeMs { get; set; }
     public int AdaptedLayers { get; set; }
@@ -133,6 +138,11 @@ internal sealed class MlNetResult
     public double MeanTokensPerRow { get; set; }
     /// <summary>Merged model (the default on load): rows/s of Transform by batch size.</summary>
     public Dictionary<string, double> TransformRowsPerSecond { get; set; } = [];
+    /// <summary>
+    /// Share of the tokens in Transform's forward passes that are padding, by batch size: Transform
+    /// takes the rows in input order, a batch at a time, and pads each batch to its longest row.
+    /// </summary>
+    public Dictionary<string, double> TransformPaddingShare { get; set; } = [];
     /// <summary>Unmerged model, Transform at the model's default batch size.</summary>
     public double? UnmergedTransformRowsPerSecond { get; set; }
     public int DefaultBatchSize { get; set; }

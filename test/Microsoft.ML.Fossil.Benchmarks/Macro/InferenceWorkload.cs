@@ -200,8 +200,9 @@ internal static class InferenceWorkload
         var variants = new (string Name, List<double> Times, Action Prepare, SequenceClassifier Network)[]
         {
             ("bare", result.BareMs, () => { }, bare),
-            ("unmerged", result.UnmergedMs, () => AdapterInjector.UnmergeAll(adapted), adapted),
-            ("merged", result.MergedMs, () => AdapterInjector.MergeAll(adapted), adapted),
+            ("unmerged", result.UnmergedMs, () => { AdapterInjector.SetAdaptersEnabled(adapted, true); AdapterInjector.UnmergeAll(adapted); }, adapted),
+            ("merged", result.MergedMs, () => { AdapterInjector.SetAdaptersEnabled(adapted, true); AdapterInjector.MergeAll(adapted); }, adapted),
+            ("adapters off", result.AdaptersOffMs, () => AdapterInjector.SetAdaptersEnabled(adapted, false), adapted),
         };
         for (int round = 0; round < spec.Rounds; round++)
         {
@@ -269,7 +270,13 @@ internal static class InferenceWorkload
 
             ITransformer merged = Load(merge: true);
             FossilTextClassificationTransformer mergedFossil = Fossil(merged);
-            result.MeanTokensPerRow = texts.Average(t => mergedFossil.Model.Encode(t).Length);
+            int[] lengths = [.. texts.Select(t => mergedFossil.Model.Encode(t).Length)];
+            result.MeanTokensPerRow = lengths.Average();
+            foreach (int batchSize in spec.TransformBatchSizes)
+            {
+                long padded = lengths.Chunk(batchSize).Sum(chunk => (long)chunk.Length * chunk.Max());
+                result.TransformPaddingShare[batchSize.ToString(System.Globalization.CultureInfo.InvariantCulture)] = 1 - lengths.Sum() / (double)padded;
+            }
             double Rate(ITransformer model, IDataView input)
             {
                 long start = Stopwatch.GetTimestamp();

@@ -128,19 +128,21 @@ internal static class MarkdownReport
             md.AppendLine("## Inference: bare backbone, FOSSIL unmerged, FOSSIL merged");
             md.AppendLine();
             md.AppendLine("Classifier forward under `inference_mode`, eval mode, rows of exactly the sequence length; FOSSIL r=64 on query/value " +
-                          "with random shards; two copies of the backbone so the variants run interleaved (order rotated each round); medians.");
+                          "with random shards; two copies of the backbone so the variants run interleaved (order rotated each round); medians. " +
+                          "\"adapters off\" is the adapted copy with its adapters switched off: bare compute on the same weights in memory as merged and unmerged.");
             md.AppendLine();
-            md.AppendLine("| backbone | batch x tokens | bare ms | unmerged ms | unmerged / bare | merged ms | merged / bare | merge all (ms) |");
-            md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");
+            md.AppendLine("| backbone | batch x tokens | bare ms | unmerged ms | unmerged / bare | merged ms | merged / bare | adapters off ms | merged / adapters off | merge all (ms) |");
+            md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (InferenceResult i in results.Inference)
             {
                 if (i.Error is not null)
                 {
-                    md.AppendLine(CultureInfo.InvariantCulture, $"| {BenchModels.Label(i.Model)} | failed: {FirstLine(i.Error)} |||||||");
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {BenchModels.Label(i.Model)} | failed: {FirstLine(i.Error)} |||||||||");
                     continue;
                 }
-                double bare = Stats.Median(i.BareMs), un = Stats.Median(i.UnmergedMs), merged = Stats.Median(i.MergedMs);
-                md.AppendLine(CultureInfo.InvariantCulture, $"| {BenchModels.Label(i.Model)} | {i.Batch} x {i.Sequence} | {F(bare)} | {F(un)} | {F(un / bare, "F3")} | {F(merged)} | {F(merged / bare, "F3")} | {F(i.MergeMs, "F1")} |");
+                double bare = Stats.Median(i.BareMs), un = Stats.Median(i.UnmergedMs), merged = Stats.Median(i.MergedMs), off = Stats.Median(i.AdaptersOffMs);
+                md.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {BenchModels.Label(i.Model)} | {i.Batch} x {i.Sequence} | {F(bare)} | {F(un)} | {F(un / bare, "F3")} | {F(merged)} | {F(merged / bare, "F3")} | {F(off)} | {F(merged / off, "F3")} | {F(i.MergeMs, "F1")} |");
             }
             md.AppendLine();
         }
@@ -150,7 +152,8 @@ internal static class MarkdownReport
             md.AppendLine("## ML.NET: model zip, batched Transform, PredictionEngine");
             md.AppendLine();
             md.AppendLine("A FOSSIL r=64 model fitted through `FossilTextClassification` (1 epoch on 8 reviews: the zip does not depend on training length), " +
-                          "saved with `mlContext.Model.Save`, loaded with `mlContext.Model.Load` (adapters merged, the default; then unmerged), and applied to held-out reviews.");
+                          "saved with `mlContext.Model.Save`, loaded with `mlContext.Model.Load` (adapters merged, the default; then unmerged), and applied to held-out reviews. " +
+                          "In brackets: the share of padding in Transform's forward passes (each batch is padded to its longest row).");
             md.AppendLine();
             var batchSizes = results.MlNet.SelectMany(x => x.TransformRowsPerSecond.Keys).Distinct().OrderBy(k => int.Parse(k, CultureInfo.InvariantCulture)).ToList();
             md.AppendLine("| backbone | zip | backbone weights | rows (mean tokens) | " + string.Join(" | ", batchSizes.Select(b => $"Transform b={b} rows/s")) +
@@ -163,7 +166,9 @@ internal static class MarkdownReport
                     md.AppendLine(CultureInfo.InvariantCulture, $"| {BenchModels.Label(x.Model)} | failed: {FirstLine(x.Error)} |");
                     continue;
                 }
-                string rates = string.Join(" | ", batchSizes.Select(b => x.TransformRowsPerSecond.TryGetValue(b, out double r) ? F(r, "F1") : "-"));
+                string rates = string.Join(" | ", batchSizes.Select(b => x.TransformRowsPerSecond.TryGetValue(b, out double r)
+                    ? F(r, "F1") + (x.TransformPaddingShare.TryGetValue(b, out double pad) ? $" ({F(100 * pad)}% pad)" : "")
+                    : "-"));
                 md.AppendLine(CultureInfo.InvariantCulture,
                     $"| {BenchModels.Label(x.Model)} | {Summaries.Bytes(x.ZipBytes)} | {Summaries.Bytes(x.BackboneWeightBytes)} | {(x.Rows == 0 ? "-" : $"{x.Rows} ({F(x.MeanTokensPerRow, "F1")})")} | {rates} | " +
                     $"{F(x.PredictionEngineRowsPerSecond ?? double.NaN, "F1")} | {F(x.LatencyP50Ms ?? double.NaN, "F1")} | {F(x.LatencyP99Ms ?? double.NaN, "F1")} | " +
