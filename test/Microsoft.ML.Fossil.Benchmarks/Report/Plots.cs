@@ -24,7 +24,7 @@ internal static class Plots
             string title = $"{BenchModels.Label(group.Key.Model)}, batch {group.Key.Batch} x {group.Key.Sequence}";
 
             string step = $"step-time-{suffix}.png";
-            BarChart(Path.Combine(folder, step), $"Training step: {title}", "ms per step (median)", labels,
+            BarChart(Path.Combine(folder, step), $"Training step, separate processes: {title}", "ms per step (median)", labels,
                 [("wall time", [.. ok.Select(t => t.StepMs)]), ("CPU time / threads", [.. ok.Select(t => t.StepCpuMs / Math.Max(1, results.Machine.TorchThreads))])]);
             files.Add(step);
 
@@ -34,6 +34,13 @@ internal static class Plots
                  ("peak RSS while training", [.. ok.Select(t => t.PeakRssBytes / 1048576.0)]),
                  ("peak managed heap", [.. ok.Select(t => t.PeakManagedBytes / 1048576.0)])]);
             files.Add(memory);
+        }
+
+        foreach (Macro.ProfileResult profile in results.Profile.Where(p => p.PhasesMs.Count > 0))
+        {
+            string file = $"step-profile-{profile.Model}-{profile.Batch}x{profile.Sequence}.png";
+            StackedProfile(Path.Combine(folder, file), profile);
+            files.Add(file);
         }
 
         MlNetResult[] mlnet = [.. results.MlNet.Where(m => m.TransformRowsPerSecond.Count > 0)];
@@ -73,6 +80,50 @@ internal static class Plots
             files.Add(rows);
         }
         return files;
+    }
+
+    /// <summary>Stacked bars: the median of each phase of a step, per configuration (the interleaved in-process profile).</summary>
+    static void StackedProfile(string path, Macro.ProfileResult profile)
+    {
+        int hidden = BenchModels.Hidden(profile.Model);
+        string[] names = [.. profile.PhasesMs.Keys.OrderBy(n => n.EndsWith(Macro.ProfileWorkload.NoDropoutSuffix, StringComparison.Ordinal) ? 1 : 0)
+            .ThenBy(n => TrainConfigs.All.ToList().IndexOf(n.Replace(Macro.ProfileWorkload.NoDropoutSuffix, "", StringComparison.Ordinal)))];
+        (string Label, string[] Phases)[] segments =
+        [
+            ("forward", ["forward"]), ("backward", ["backward"]), ("clip + optimizer", ["clip", "optimizer"]), ("pad + loss", ["pad", "loss"]),
+        ];
+        var plot = new Plot();
+        for (int s = 0; s < segments.Length; s++)
+        {
+            var bars = new List<Bar>();
+            for (int c = 0; c < names.Length; c++)
+            {
+                var phases = profile.PhasesMs[names[c]];
+                double below = segments.Take(s).Sum(seg => seg.Phases.Sum(ph => Stats.Median(phases[ph])));
+                double value = segments[s].Phases.Sum(ph => Stats.Median(phases[ph]));
+                bars.Add(new Bar { Position = c, ValueBase = below, Value = below + value, Size = 0.6, FillColor = Palette.GetColor(s) });
+            }
+            plot.Add.Bars(bars).LegendText = segments[s].Label;
+        }
+        string[] labels = [.. names.Select(n => TrainConfigs.Label(n.Replace(Macro.ProfileWorkload.NoDropoutSuffix, "", StringComparison.Ordinal), hidden)
+                                                 + (n.EndsWith(Macro.ProfileWorkload.NoDropoutSuffix, StringComparison.Ordinal) ? ", dropout off" : ""))];
+        for (int c = 0; c < names.Length; c++)
+        {
+            var phases = profile.PhasesMs[names[c]];
+            double total = Stats.Median(phases["total"]);
+            double stackTop = segments.Sum(seg => seg.Phases.Sum(ph => Stats.Median(phases[ph])));
+            var text = plot.Add.Text(total.ToString(total >= 100 ? "F0" : "F1", CultureInfo.InvariantCulture), c, stackTop);
+            text.LabelAlignment = Alignment.LowerCenter;
+        }
+        double top = names.Max(n => Math.Max(Stats.Median(profile.PhasesMs[n]["total"]),
+            segments.Sum(seg => seg.Phases.Sum(ph => Stats.Median(profile.PhasesMs[n][ph])))));
+        plot.Axes.Bottom.SetTicks([.. Enumerable.Range(0, names.Length).Select(i => (double)i)], labels);
+        plot.Axes.Bottom.MajorTickStyle.Length = 0;
+        plot.Axes.SetLimits(-0.6, names.Length - 0.4, 0, top * 1.12);
+        plot.YLabel("ms per step (median of the phases)");
+        plot.Title($"Step phases, interleaved in one process: {BenchModels.Label(profile.Model)}, {profile.Batch} x {profile.Sequence}");
+        plot.ShowLegend(Edge.Bottom);
+        plot.SavePng(path, 1000, 560);
     }
 
     static void BarChart(string path, string title, string yLabel, string[] categories, (string Name, double[] Values)[] series)
