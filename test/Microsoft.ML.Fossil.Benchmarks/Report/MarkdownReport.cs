@@ -1,0 +1,224 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.ML.Fossil.Benchmarks.Macro;
+
+namespace Microsoft.ML.Fossil.Benchmarks.Report;
+
+/// <summary>results.md: the machine, the targets, and one table per workload.</summary>
+internal static class MarkdownReport
+{
+    static string F(double v, string format = "F0") => double.IsNaN(v) ? "-" : v.ToString(format, CultureInfo.InvariantCulture);
+
+    static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
+
+    public static string Render(SuiteResults results, IReadOnlyList<string> plots)
+    {
+        var md = new StringBuilder();
+        MachineInfo m = results.Machine;
+        md.AppendLine(CultureInfo.InvariantCulture, $"# Benchmark results ({results.Preset})");
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"- Command: `{results.Command}`");
+        md.AppendLine(CultureInfo.InvariantCulture, $"- Started {results.Started:yyyy-MM-dd HH:mm zzz}, took {F(results.TotalSeconds)} s");
+        md.AppendLine(CultureInfo.InvariantCulture, $"- Machine: {m.Cpu}, {m.LogicalCores} logical cores, {Summaries.Bytes(m.MemoryBytes)}; {m.Os}; {m.Runtime}");
+        md.AppendLine(CultureInfo.InvariantCulture, $"- TorchSharp {m.TorchSharp}, libtorch {m.LibTorch} (CPU), {m.TorchThreads} intra-op / {m.TorchInteropThreads} inter-op threads (defaults)");
+        md.AppendLine(CultureInfo.InvariantCulture, $"- 1-minute load average: {F(m.LoadAverageAtStart, "F2")} at the start, {F(m.LoadAverageAtEnd, "F2")} at the end (above the core count means other work shared the CPUs)");
+        md.AppendLine();
+
+        md.AppendLine("## Targets");
+        md.AppendLine();
+        md.AppendLine("| target | scope | ratio | limit | status | measured |");
+        md.AppendLine("|---|---|---:|---:|---|---|");
+        foreach (TargetCheck t in results.Targets)
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {t.Target} | {t.Scope} | {(t.Ratio is { } r ? F(r, "F2") : "-")} | {(t.Limit is { } l ? F(l, "F2") : "-")} | **{t.Status}** | {t.Measured} |");
+        md.AppendLine();
+
+        List<TrainSummary> training = Summaries.Training(results);
+        if (training.Count > 0)
+        {
+            md.AppendLine("## Training steps");
+            md.AppendLine();
+            md.AppendLine("Each configuration runs in its own process: the library's `TrainingLoop.Run` (pad, forward, cross-entropy, backward, " +
+                          "gradient clipping, AdamW) over rows of exactly the sequence length (no padding), with the trainer's defaults. " +
+                          "ms/step is the median of the measured steps after warm-up (min ms: the fastest one, a noise-robust figure on a shared machine); CPU ms is the process CPU time per step (all threads); " +
+                          "peak RSS is VmHWM while training (reset after the model is loaded), so it includes the loaded model; " +
+                          "alloc/step is managed allocation per step.");
+            md.AppendLine();
+            foreach (var group in training.GroupBy(t => (t.Model, t.Batch, t.Sequence)))
+            {
+                int hidden = BenchModels.Hidden(group.Key.Model);
+                TrainSummary? floor = group.FirstOrDefault(t => t.Config == TrainConfigs.Floor && t.Ok);
+                md.AppendLine(CultureInfo.InvariantCulture, $"### {BenchModels.Label(group.Key.Model)}, batch {group.Key.Batch} x {group.Key.Sequence} tokens");
+                md.AppendLine();
+                md.AppendLine("| configuration | trainable params | ms/step | x floor | min ms | CPU ms/step | tokens/s | peak RSS MiB | RSS before MiB | peak managed MiB | alloc/step | adapter init ms (per layer) | trained tensors |");
+                md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+                foreach (TrainSummary t in group)
+                {
+                    if (!t.Ok)
+                    {
+                        md.AppendLine(CultureInfo.InvariantCulture, $"| {TrainConfigs.Label(t.Config, hidden)} | failed: {FirstLine(t.Error)} ||||||||||||");
+                        continue;
+                    }
+                    string init = t.AdapterInitMs is { } ms ? $"{F(ms, "F1")} ({F(t.AdapterInitMsPerLayer ?? double.NaN, "F2")})" : "-";
+                    md.AppendLine(CultureInfo.InvariantCulture,
+                        $"| {TrainConfigs.Label(t.Config, hidden)} | {N(t.TrainableParameters)} | {F(t.StepMs)} | {(floor is null ? "-" : F(t.StepMs / floor.StepMs, "F2"))} | {F(t.MinStepMs)} | " +
+                        $"{F(t.StepCpuMs)} | {F(t.TokensPerSecond)} | {Summaries.Mib(t.PeakRssBytes)} | {Summaries.Mib(t.RssBeforeBytes)} | {Summaries.Mib(t.PeakManagedBytes)} | " +
+                        $"{Summaries.Bytes(t.AllocatedBytesPerStep)} | {init} | {Summaries.Bytes(t.TrainedTensorBytes)} |");
+                }
+                md.AppendLine();
+            }
+        }
+
+        if (results.Profile.Any(p => p.PhasesMs.Count > 0))
+        {
+            md.AppendLine("## Where a step's time goes (all configurations in one process, interleaved)");
+            md.AppendLine();
+            md.AppendLine("Each configuration on its own copy of the backbone, one step of each per round (order rotated), after a warm-up round; " +
+                          "the step replicates `TrainingLoop.Run`'s and is timed phase by phase; medians over the rounds. Running the configurations " +
+                          "side by side puts them under the same background load: these ratios are the steadier ones on a shared machine. " +
+                          "\"dropout off\" runs the same step in eval mode (no dropout, gradients as usual).");
+            md.AppendLine();
+            foreach (Macro.ProfileResult p in results.Profile.Where(p => p.PhasesMs.Count > 0))
+            {
+                int hidden = BenchModels.Hidden(p.Model);
+                string[] phases = ["pad", "forward", "loss", "backward", "clip", "optimizer", "total"];
+                double? floorTotal = p.PhasesMs.TryGetValue(TrainConfigs.Floor, out var fl) ? Stats.Median(fl["total"]) : null;
+                md.AppendLine(CultureInfo.InvariantCulture, $"### {BenchModels.Label(p.Model)}, batch {p.Batch} x {p.Sequence} tokens, {p.PhasesMs.First().Value["total"].Count} rounds");
+                md.AppendLine();
+                md.AppendLine("| configuration | " + string.Join(" | ", phases.Select(ph => ph + " ms")) + " | total x floor | fastest total x fastest floor |");
+                md.AppendLine("|---|" + string.Concat(phases.Select(_ => "---:|")) + "---:|---:|");
+                double? floorMin = fl is null ? null : fl["total"].Min();
+                foreach (var (name, values) in p.PhasesMs)
+                {
+                    string config = name.Replace(Macro.ProfileWorkload.NoDropoutSuffix, "", StringComparison.Ordinal);
+                    string label = TrainConfigs.Label(config, hidden) + (name.EndsWith(Macro.ProfileWorkload.NoDropoutSuffix, StringComparison.Ordinal) ? Macro.ProfileWorkload.NoDropoutSuffix : "");
+                    double total = Stats.Median(values["total"]);
+                    string cells = string.Join(" | ", phases.Select(ph => F(Stats.Median(values[ph]), ph is "pad" or "loss" or "clip" ? "F1" : "F0")));
+                    md.AppendLine(CultureInfo.InvariantCulture,
+                        $"| {label} | {cells} | {(floorTotal is { } ft ? F(total / ft, "F2") : "-")} | {(floorMin is { } fm ? F(values["total"].Min() / fm, "F2") : "-")} |");
+                }
+                md.AppendLine();
+            }
+        }
+
+        if (results.Loading.Count > 0)
+        {
+            md.AppendLine("## Backbone loading");
+            md.AppendLine();
+            md.AppendLine("`BackboneSource.Load` (what the trainer calls) against `File.ReadAllBytes` of the weight file, page cache warm, medians; " +
+                          "the first load of the process (JIT, first use of libtorch) apart. The parts were timed on their own.");
+            md.AppendLine();
+            md.AppendLine("| backbone | weight file | plain read ms | load ms | load / read | first load ms | parts (ms) |");
+            md.AppendLine("|---|---|---:|---:|---:|---:|---|");
+            foreach (LoadResult l in results.Loading)
+            {
+                if (l.Error is not null)
+                {
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {BenchModels.Label(l.Model)} | failed: {FirstLine(l.Error)} ||||||");
+                    continue;
+                }
+                double read = Stats.Median(l.PlainReadMs), load = Stats.Median(l.LoadMs);
+                string parts = string.Join("; ", l.BreakdownMs.Select(p => $"{p.Key}: {F(p.Value)}"));
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {BenchModels.Label(l.Model)} | {l.WeightFile} ({Summaries.Bytes(l.WeightFileBytes)}) | {F(read)} | {F(load)} | {F(load / read, "F1")} | {F(l.LoadColdMs)} | {parts} |");
+            }
+            md.AppendLine();
+        }
+
+        if (results.Inference.Count > 0)
+        {
+            md.AppendLine("## Inference: bare backbone, FOSSIL unmerged, FOSSIL merged");
+            md.AppendLine();
+            md.AppendLine("Classifier forward under `inference_mode`, eval mode, rows of exactly the sequence length; FOSSIL r=64 on query/value " +
+                          "with random shards; two copies of the backbone so the variants run interleaved (order rotated each round); medians. " +
+                          "\"adapters off\" is the adapted copy with its adapters switched off: bare compute on the same weights in memory as merged and unmerged.");
+            md.AppendLine();
+            md.AppendLine("| backbone | batch x tokens | bare ms | unmerged ms | unmerged / bare | merged ms | merged / bare | adapters off ms | merged / adapters off | merge all (ms) |");
+            md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (InferenceResult i in results.Inference)
+            {
+                if (i.Error is not null)
+                {
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {BenchModels.Label(i.Model)} | failed: {FirstLine(i.Error)} |||||||||");
+                    continue;
+                }
+                double bare = Stats.Median(i.BareMs), un = Stats.Median(i.UnmergedMs), merged = Stats.Median(i.MergedMs), off = Stats.Median(i.AdaptersOffMs);
+                md.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {BenchModels.Label(i.Model)} | {i.Batch} x {i.Sequence} | {F(bare)} | {F(un)} | {F(un / bare, "F3")} | {F(merged)} | {F(merged / bare, "F3")} | {F(off)} | {F(merged / off, "F3")} | {F(i.MergeMs, "F1")} |");
+            }
+            md.AppendLine();
+        }
+
+        if (results.MlNet.Count > 0)
+        {
+            md.AppendLine("## ML.NET: model zip, batched Transform, PredictionEngine");
+            md.AppendLine();
+            md.AppendLine("A FOSSIL r=64 model fitted through `FossilTextClassification` (1 epoch on 8 reviews: the zip does not depend on training length), " +
+                          "saved with `mlContext.Model.Save`, loaded with `mlContext.Model.Load` (adapters merged, the default; then unmerged), and applied to held-out reviews. " +
+                          "In brackets: the share of padding in Transform's forward passes (each batch is padded to its longest row).");
+            md.AppendLine();
+            var batchSizes = results.MlNet.SelectMany(x => x.TransformRowsPerSecond.Keys).Distinct().OrderBy(k => int.Parse(k, CultureInfo.InvariantCulture)).ToList();
+            md.AppendLine("| backbone | zip | backbone weights | rows (mean tokens) | " + string.Join(" | ", batchSizes.Select(b => $"Transform b={b} rows/s")) +
+                          " | PredictionEngine rows/s | p50 ms | p99 ms | unmerged Transform rows/s | unmerged PredictionEngine rows/s |");
+            md.AppendLine("|---|---:|---:|---:|" + string.Concat(batchSizes.Select(_ => "---:|")) + "---:|---:|---:|---:|---:|");
+            foreach (MlNetResult x in results.MlNet)
+            {
+                if (x.Error is not null && x.ZipBytes == 0)
+                {
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {BenchModels.Label(x.Model)} | failed: {FirstLine(x.Error)} |");
+                    continue;
+                }
+                string rates = string.Join(" | ", batchSizes.Select(b => x.TransformRowsPerSecond.TryGetValue(b, out double r)
+                    ? F(r, "F1") + (x.TransformPaddingShare.TryGetValue(b, out double pad) ? $" ({F(100 * pad)}% pad)" : "")
+                    : "-"));
+                md.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {BenchModels.Label(x.Model)} | {Summaries.Bytes(x.ZipBytes)} | {Summaries.Bytes(x.BackboneWeightBytes)} | {(x.Rows == 0 ? "-" : $"{x.Rows} ({F(x.MeanTokensPerRow, "F1")})")} | {rates} | " +
+                    $"{F(x.PredictionEngineRowsPerSecond ?? double.NaN, "F1")} | {F(x.LatencyP50Ms ?? double.NaN, "F1")} | {F(x.LatencyP99Ms ?? double.NaN, "F1")} | " +
+                    $"{F(x.UnmergedTransformRowsPerSecond ?? double.NaN, "F1")} | {F(x.UnmergedPredictionEngineRowsPerSecond ?? double.NaN, "F1")} |");
+            }
+            md.AppendLine();
+        }
+
+        if (results.Micro.Count > 0)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"## One adapted layer (BenchmarkDotNet, input {results.Micro[0].Tokens} x in)");
+            md.AppendLine();
+            md.AppendLine("Forward under `inference_mode` (adapters unmerged); forward + backward with the input requiring a gradient and the base weight frozen. " +
+                          "Medians; x linear is against the plain frozen layer of the same shape; alloc is managed allocation per operation.");
+            md.AppendLine();
+            md.AppendLine("| layer (in x out) | kind | adapter params | forward ms | x linear | fwd+bwd ms | x linear | alloc fwd / fwd+bwd |");
+            md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");
+            foreach (var shape in results.Micro.GroupBy(r => r.Shape))
+            {
+                MicroResult? Find(string kind, string method) => shape.FirstOrDefault(r => r.Kind == kind && r.Method == method);
+                MicroResult? baseF = Find("linear", "forward"), baseB = Find("linear", "forward+backward");
+                foreach (string kind in shape.Select(r => r.Kind).Distinct())
+                {
+                    MicroResult? f = Find(kind, "forward"), b = Find(kind, "forward+backward");
+                    md.AppendLine(CultureInfo.InvariantCulture,
+                        $"| {shape.Key} | {kind} | {N((f ?? b)!.TrainableParameters)} | {F(f?.MedianMs ?? double.NaN, "F2")} | {(f is null || baseF is null ? "-" : F(f.MedianMs / baseF.MedianMs, "F2"))} | " +
+                        $"{F(b?.MedianMs ?? double.NaN, "F2")} | {(b is null || baseB is null ? "-" : F(b.MedianMs / baseB.MedianMs, "F2"))} | " +
+                        $"{(f?.AllocatedBytesPerOp is { } af ? Summaries.Bytes(af) : "-")} / {(b?.AllocatedBytesPerOp is { } ab ? Summaries.Bytes(ab) : "-")} |");
+                }
+            }
+            md.AppendLine();
+        }
+
+        if (plots.Count > 0)
+        {
+            md.AppendLine("## Plots");
+            md.AppendLine();
+            foreach (string plot in plots) md.AppendLine(CultureInfo.InvariantCulture, $"![{Path.GetFileNameWithoutExtension(plot)}]({plot})");
+            md.AppendLine();
+        }
+
+        if (results.Errors.Count > 0)
+        {
+            md.AppendLine("## Errors");
+            md.AppendLine();
+            foreach (string e in results.Errors) md.AppendLine(CultureInfo.InvariantCulture, $"- {FirstLine(e)}");
+            md.AppendLine();
+        }
+        return md.ToString();
+    }
+
+    static string FirstLine(string? text) => (text ?? "").Split('\n')[0].Replace("|", "/", StringComparison.Ordinal).Trim();
+}

@@ -1,0 +1,83 @@
+using System.Globalization;
+using Microsoft.ML.Fossil.Benchmarks.Macro;
+
+namespace Microsoft.ML.Fossil.Benchmarks.Report;
+
+/// <summary>The issue's targets, evaluated on ratios measured in the same run.</summary>
+internal static class Targets
+{
+    static string F(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
+
+    enum Bound { AtMost, Below, AtLeast }
+
+    static TargetCheck Check(string target, string scope, double? ratio, double limit, Bound bound, string measured)
+    {
+        bool Holds(double r) => bound switch { Bound.AtMost => r <= limit, Bound.Below => r < limit, _ => r >= limit };
+        string status = ratio is not { } r || double.IsNaN(r) ? "n/a" : Holds(r) ? "pass" : "miss";
+        return new TargetCheck { Target = target, Scope = scope, Ratio = ratio is { } x && !double.IsNaN(x) ? Math.Round(x, 3) : null, Limit = limit, Status = status, Measured = measured };
+    }
+
+    public static List<TargetCheck> Evaluate(SuiteResults results)
+    {
+        var checks = new List<TargetCheck>();
+        List<TrainSummary> training = Summaries.Training(results);
+        foreach (var group in training.GroupBy(t => (t.Model, t.Batch, t.Sequence)))
+        {
+            string scope = $"{BenchModels.Label(group.Key.Model)}, {group.Key.Batch} x {group.Key.Sequence}";
+            TrainSummary? Get(string config) => group.FirstOrDefault(t => t.Config == config && t.Ok);
+            TrainSummary? fossil = Get(TrainConfigs.Fossil), floor = Get(TrainConfigs.Floor), lora = Get(TrainConfigs.Lora), full = Get(TrainConfigs.Full);
+            if (fossil is null) continue;
+            string Step(TrainSummary t) => $"{F(t.StepMs)} ms (CPU {F(t.StepCpuMs)} ms)";
+            Macro.ProfileResult? profile = results.Profile.FirstOrDefault(p => p.Model == group.Key.Model && p.Batch == group.Key.Batch && p.Sequence == group.Key.Sequence);
+            string Interleaved(string a, string b) =>
+                profile is not null && profile.PhasesMs.TryGetValue(a, out var pa) && profile.PhasesMs.TryGetValue(b, out var pb)
+                    ? $", interleaved in one process {F(Stats.Median(pa["total"]) / Stats.Median(pb["total"]), "F2")}"
+                    : "";
+            string CpuRatio(TrainSummary a, TrainSummary b) =>
+                $"; ratio of fastest steps {F(a.MinStepMs / b.MinStepMs, "F2")}, of CPU times {F(a.StepCpuMs / b.StepCpuMs, "F2")}{Interleaved(a.Config, b.Config)}";
+            if (floor is not null)
+                checks.Add(Check("FOSSIL training step <= 1.10 x the floor", scope, fossil.StepMs / floor.StepMs, 1.10, Bound.AtMost,
+                    $"FOSSIL {Step(fossil)} vs floor {Step(floor)}{CpuRatio(fossil, floor)}"));
+            if (lora is not null)
+                checks.Add(Check("FOSSIL training step <= 1.0 x LoRA r=8", scope, fossil.StepMs / lora.StepMs, 1.0, Bound.AtMost,
+                    $"FOSSIL {Step(fossil)} vs LoRA {Step(lora)}{CpuRatio(fossil, lora)}"));
+            if (full is not null)
+                checks.Add(Check("FOSSIL training step <= 0.6 x full fine-tuning", scope, fossil.StepMs / full.StepMs, 0.6, Bound.AtMost,
+                    $"FOSSIL {Step(fossil)} vs full {Step(full)}{CpuRatio(fossil, full)}"));
+            if (lora is not null)
+                checks.Add(Check("FOSSIL peak training memory <= LoRA's", scope, (double)fossil.PeakRssBytes / lora.PeakRssBytes, 1.0, Bound.AtMost,
+                    $"peak RSS FOSSIL {Summaries.Mib(fossil.PeakRssBytes)} MiB vs LoRA {Summaries.Mib(lora.PeakRssBytes)} MiB " +
+                    $"(over the loaded model: {Summaries.Mib(fossil.PeakRssBytes - fossil.RssBeforeBytes)} vs {Summaries.Mib(lora.PeakRssBytes - lora.RssBeforeBytes)} MiB)"));
+            if (lora is not null && full is not null)
+                checks.Add(Check("LoRA's peak training memory < full fine-tuning's", scope, (double)lora.PeakRssBytes / full.PeakRssBytes, 1.0, Bound.Below,
+                    $"peak RSS LoRA {Summaries.Mib(lora.PeakRssBytes)} MiB vs full {Summaries.Mib(full.PeakRssBytes)} MiB"));
+            if (fossil.AdapterInitMsPerLayer is { } perLayer)
+                checks.Add(Check("Adapter initialisation <= 1 ms per adapted layer", scope, perLayer, 1.0, Bound.AtMost,
+                    $"FOSSIL Apply {F(fossil.AdapterInitMs!.Value, "F1")} ms for {fossil.AdaptedLayers} layers, median (first call, JIT included, on a tiny model: {F(fossil.AdapterInitColdMs ?? double.NaN, "F0")} ms)"));
+        }
+        foreach (InferenceResult inference in results.Inference.Where(i => i.Error is null && i.BareMs.Count > 0))
+        {
+            double bare = Stats.Median(inference.BareMs), merged = Stats.Median(inference.MergedMs), unmerged = Stats.Median(inference.UnmergedMs);
+            double off = Stats.Median(inference.AdaptersOffMs);
+            checks.Add(Check("Merged inference <= 1.02 x the bare backbone", $"{BenchModels.Label(inference.Model)}, {inference.Batch} x {inference.Sequence}",
+                merged / bare, 1.02, Bound.AtMost, $"merged {F(merged)} ms, bare {F(bare)} ms, unmerged {F(unmerged)} ms ({F(unmerged / bare, "F2")} x bare); " +
+                $"same weights copy with adapters off {F(off)} ms (merged / off {F(merged / off, "F2")})"));
+        }
+        foreach (MlNetResult mlnet in results.MlNet.Where(m => m.Error is null && m.PredictionEngineRowsPerSecond is not null))
+        {
+            string key = mlnet.DefaultBatchSize.ToString(CultureInfo.InvariantCulture);
+            double? transform = mlnet.TransformRowsPerSecond.TryGetValue(key, out double t) ? t : mlnet.TransformRowsPerSecond.Values.DefaultIfEmpty(double.NaN).Max();
+            checks.Add(Check("Batched Transform >= 4 x a PredictionEngine loop (rows/s)", $"{BenchModels.Label(mlnet.Model)}, {mlnet.Rows} reviews",
+                transform / mlnet.PredictionEngineRowsPerSecond, 4.0, Bound.AtLeast,
+                $"Transform (batch {mlnet.DefaultBatchSize}) {F(transform ?? double.NaN, "F1")} rows/s vs PredictionEngine {F(mlnet.PredictionEngineRowsPerSecond!.Value, "F1")} rows/s " +
+                $"(PredictionEngine p50 {F(mlnet.LatencyP50Ms ?? double.NaN, "F1")} ms, p99 {F(mlnet.LatencyP99Ms ?? double.NaN, "F1")} ms per row)"));
+        }
+        foreach (LoadResult load in results.Loading.Where(l => l.Error is null && l.LoadMs.Count > 0))
+        {
+            double loadMs = Stats.Median(load.LoadMs), read = Stats.Median(load.PlainReadMs);
+            checks.Add(Check("Backbone load <= 1.5 x a plain read of the weight file", BenchModels.Label(load.Model), loadMs / read, 1.5, Bound.AtMost,
+                $"BackboneSource.Load {F(loadMs)} ms vs File.ReadAllBytes of {load.WeightFile} ({Summaries.Bytes(load.WeightFileBytes)}) {F(read)} ms"));
+        }
+        return checks;
+    }
+}
