@@ -88,20 +88,9 @@ public static class HuggingFaceLoader
             bool hasPoolerWeights = weights.Keys.Any(IsPooler);
             bool pool = addPoolingLayer ?? (config.Family == EncoderFamily.Bert && hasPoolerWeights);
 
-            var model = new EncoderModel(config, pool);
-            try
-            {
-                report = StateDictLoader.Load(model, weights, source,
-                    mayBeMissing: name => !strict || (pool && IsPooler(name)),
-                    mayBeIgnored: name => !strict || IsKnownExtra(name) || (!pool && IsPooler(name)));
-            }
-            catch
-            {
-                model.Dispose();
-                throw;
-            }
-            model.eval();
-            return model;
+            return EncoderModel.FromStateDict(config, pool, weights, source, out report,
+                mayBeMissing: name => !strict || (pool && IsPooler(name)),
+                mayBeIgnored: name => !strict || IsKnownExtra(name) || (!pool && IsPooler(name)));
         }
         finally
         {

@@ -90,18 +90,7 @@ public static class OnnxBertImporter
         var (config, stateDict) = ReadStateDict(onnxModel);
         try
         {
-            var model = new EncoderModel(config, addPoolingLayer: stateDict.ContainsKey("pooler.dense.weight"));
-            try
-            {
-                StateDictLoader.Load(model, stateDict, Source);
-                model.eval();
-                return model;
-            }
-            catch
-            {
-                model.Dispose();
-                throw;
-            }
+            return EncoderModel.FromStateDict(config, addPoolingLayer: stateDict.ContainsKey("pooler.dense.weight"), stateDict, Source, out _);
         }
         finally
         {
@@ -114,7 +103,7 @@ public static class OnnxBertImporter
         ModelProto model;
         try
         {
-            model = ModelProto.Parser.ParseFrom(stream);
+            model = ParseInPlace(stream);
         }
         catch (InvalidProtocolBufferException e)
         {
@@ -125,6 +114,26 @@ public static class OnnxBertImporter
         if (model.Graph.Initializer.Count == 0)
             throw new InvalidDataException($"The {Source} has no initializers: it carries no weights to import.");
         return model;
+    }
+
+    /// <summary>
+    /// Protobuf parses a span several times faster than a stream (measured on the 87 MB MiniLM: about
+    /// 12-45 ms against 130-200 ms). An embedded resource is already in memory (the mapped assembly),
+    /// so it is parsed where it lies; another seekable stream is read into one array first.
+    /// </summary>
+    static unsafe ModelProto ParseInPlace(Stream stream)
+    {
+        if (stream is UnmanagedMemoryStream mapped && mapped.Length - mapped.Position <= int.MaxValue)
+            return ModelProto.Parser.ParseFrom(new ReadOnlySpan<byte>(mapped.PositionPointer, (int)(mapped.Length - mapped.Position)));
+        if (stream is MemoryStream memory && memory.TryGetBuffer(out ArraySegment<byte> buffer))
+            return ModelProto.Parser.ParseFrom(buffer.AsSpan((int)memory.Position));
+        if (stream.CanSeek && stream.Length - stream.Position <= Array.MaxLength)
+        {
+            byte[] bytes = new byte[stream.Length - stream.Position];
+            stream.ReadExactly(bytes);
+            return ModelProto.Parser.ParseFrom(bytes.AsSpan());
+        }
+        return ModelProto.Parser.ParseFrom(stream);
     }
 
     /// <summary>Hugging Face parameter names end in <c>.weight</c> or <c>.bias</c>; buffers and ONNX constants do not.</summary>
@@ -200,8 +209,22 @@ public static class OnnxBertImporter
         long[] dims = [.. proto.Dims];
         if (transposed && dims.Length != 2)
             throw new InvalidDataException($"The linear weight '{proto.Name}' of the {Source} has {dims.Length} dimensions, expected 2.");
-        float[] values = ReadFloats(proto, dims.Aggregate(1L, (a, b) => a * b));
-        Tensor stored = torch.tensor(values, dims);
+        long count = dims.Aggregate(1L, (a, b) => a * b);
+        Tensor stored;
+        if (!proto.RawData.IsEmpty && BitConverter.IsLittleEndian)
+        {
+            // The common case: raw little-endian bytes go straight into the tensor's storage (one copy).
+            ReadOnlySpan<byte> raw = proto.RawData.Span;
+            if (raw.Length != count * sizeof(float))
+                throw new InvalidDataException(
+                    $"The weight '{proto.Name}' of the {Source} has {raw.Length} bytes of data; its shape needs {count * sizeof(float)}.");
+            stored = torch.empty(dims, ScalarType.Float32);
+            raw.CopyTo(stored.bytes);
+        }
+        else
+        {
+            stored = torch.tensor(ReadFloats(proto, count), dims);
+        }
         if (!transposed) return stored;
         using (stored) return stored.t().contiguous();
     }

@@ -87,10 +87,22 @@ public static class StateDictLoader
             throw new CheckpointMismatchException(source, missing, unexpected, misshaped);
 
         int loaded = 0;
+        Dictionary<string, nn.Module>? owners = null;
         using (no_grad())
         {
             foreach (var (name, tensor) in target)
             {
+                if (tensor.is_meta)
+                {
+                    // A skeleton (see EncoderModel.FromStateDict): the checkpoint's tensor becomes the
+                    // parameter itself; a tensor allowed to be missing gets empty storage for its initialiser.
+                    owners ??= module.named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
+                    Tensor adopted = stateDict.TryGetValue(name, out Tensor? stored) ? stored.to(tensor.dtype, CPU)
+                                                                                  : empty(tensor.shape, dtype: tensor.dtype);
+                    Adopt(module, owners, name, adopted);
+                    if (stored is not null) loaded++;
+                    continue;
+                }
                 if (!stateDict.TryGetValue(name, out Tensor? value)) continue;
                 using Tensor converted = value.to(tensor.dtype, tensor.device);
                 tensor.copy_(converted);
@@ -98,5 +110,26 @@ public static class StateDictLoader
             }
         }
         return new StateDictLoadReport(loaded, leftInitialised, ignored);
+    }
+
+    /// <summary>Makes <paramref name="value"/> the parameter <paramref name="name"/> of its owning module (shares its storage).</summary>
+    static void Adopt(nn.Module root, Dictionary<string, nn.Module> owners, string name, Tensor value)
+    {
+        int dot = name.LastIndexOf('.');
+        string attribute = name[(dot + 1)..];
+        nn.Module owner = dot < 0 ? root : owners[name[..dot]];
+        // The parameter outlives any dispose scope the caller is in.
+        var parameter = (TorchSharp.Modules.Parameter)new TorchSharp.Modules.Parameter(value, requires_grad: true).DetachFromDisposeScope();
+        switch (owner, attribute)
+        {
+            case (TorchSharp.Modules.Linear linear, "weight"): linear.weight = parameter; break;
+            case (TorchSharp.Modules.Linear linear, "bias"): linear.bias = parameter; break;
+            case (Modeling.EmbeddingTable embedding, "weight"): embedding.Weight = parameter; break;
+            case (TorchSharp.Modules.LayerNorm norm, "weight"): norm.weight = parameter; break;
+            case (TorchSharp.Modules.LayerNorm norm, "bias"): norm.bias = parameter; break;
+            default:
+                parameter.Dispose();
+                throw new NotSupportedException($"'{name}' is a tensor of a {owner.GetType().Name}, which a meta skeleton cannot be filled for.");
+        }
     }
 }

@@ -14,10 +14,12 @@ public sealed class Attention : nn.Module<Tensor, Tensor, Tensor>
 #pragma warning restore IDE1006
 
     /// <summary>Creates the block for <paramref name="config"/>.</summary>
-    public Attention(EncoderConfig config) : base(nameof(Attention))
+    /// <param name="config">The Hugging Face configuration.</param>
+    /// <param name="device">Where the parameters are created; <c>meta</c> builds a skeleton that a checkpoint fills (no memory, no random initialisation).</param>
+    public Attention(EncoderConfig config, Device? device = null) : base(nameof(Attention))
     {
-        self_ = new SelfAttention(config);
-        output = new SelfOutput(config);
+        self_ = new SelfAttention(config, device);
+        output = new SelfOutput(config, device);
         RegisterComponents();
     }
 

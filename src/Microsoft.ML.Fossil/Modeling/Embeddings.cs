@@ -11,9 +11,9 @@ namespace Microsoft.ML.Fossil.Modeling;
 public sealed class Embeddings : nn.Module<Tensor, Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // Hugging Face names
-    readonly Embedding word_embeddings;
-    readonly Embedding position_embeddings;
-    readonly Embedding token_type_embeddings;
+    readonly EmbeddingTable word_embeddings;
+    readonly EmbeddingTable position_embeddings;
+    readonly EmbeddingTable token_type_embeddings;
     readonly LayerNorm LayerNorm;
     readonly Dropout dropout;
 #pragma warning restore IDE1006
@@ -22,15 +22,17 @@ public sealed class Embeddings : nn.Module<Tensor, Tensor, Tensor>
     readonly long paddingIndex;
 
     /// <summary>Creates the embeddings for <paramref name="config"/>.</summary>
-    public Embeddings(EncoderConfig config) : base(nameof(Embeddings))
+    /// <param name="config">The Hugging Face configuration.</param>
+    /// <param name="device">Where the parameters are created; <c>meta</c> builds a skeleton that a checkpoint fills (no memory, no random initialisation).</param>
+    public Embeddings(EncoderConfig config, Device? device = null) : base(nameof(Embeddings))
     {
         family = config.Family;
         paddingIndex = config.PadTokenId;
-        word_embeddings = nn.Embedding(config.VocabSize, config.HiddenSize, padding_idx: config.PadTokenId);
-        position_embeddings = nn.Embedding(config.MaxPositionEmbeddings, config.HiddenSize,
-            padding_idx: family == EncoderFamily.Roberta ? config.PadTokenId : null);
-        token_type_embeddings = nn.Embedding(config.TypeVocabSize, config.HiddenSize);
-        LayerNorm = nn.LayerNorm(config.HiddenSize, eps: config.LayerNormEps);
+        word_embeddings = new EmbeddingTable(config.VocabSize, config.HiddenSize, config.PadTokenId, device);
+        position_embeddings = new EmbeddingTable(config.MaxPositionEmbeddings, config.HiddenSize,
+            family == EncoderFamily.Roberta ? config.PadTokenId : null, device);
+        token_type_embeddings = new EmbeddingTable(config.TypeVocabSize, config.HiddenSize, device: device);
+        LayerNorm = nn.LayerNorm(config.HiddenSize, eps: config.LayerNormEps, device: device);
         dropout = nn.Dropout(config.HiddenDropoutProb);
         RegisterComponents();
     }

@@ -12,9 +12,11 @@ public sealed class Encoder : nn.Module<Tensor, Tensor, Tensor>
 #pragma warning restore IDE1006
 
     /// <summary>Creates the stack for <paramref name="config"/>.</summary>
-    public Encoder(EncoderConfig config) : base(nameof(Encoder))
+    /// <param name="config">The Hugging Face configuration.</param>
+    /// <param name="device">Where the parameters are created; <c>meta</c> builds a skeleton that a checkpoint fills (no memory, no random initialisation).</param>
+    public Encoder(EncoderConfig config, Device? device = null) : base(nameof(Encoder))
     {
-        layer = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new EncoderLayer(config)).ToArray());
+        layer = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new EncoderLayer(config, device)).ToArray());
         RegisterComponents();
     }
 

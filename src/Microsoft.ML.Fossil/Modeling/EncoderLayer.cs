@@ -13,11 +13,13 @@ public sealed class EncoderLayer : nn.Module<Tensor, Tensor, Tensor>
 #pragma warning restore IDE1006
 
     /// <summary>Creates the layer for <paramref name="config"/>.</summary>
-    public EncoderLayer(EncoderConfig config) : base(nameof(EncoderLayer))
+    /// <param name="config">The Hugging Face configuration.</param>
+    /// <param name="device">Where the parameters are created; <c>meta</c> builds a skeleton that a checkpoint fills (no memory, no random initialisation).</param>
+    public EncoderLayer(EncoderConfig config, Device? device = null) : base(nameof(EncoderLayer))
     {
-        attention = new Attention(config);
-        intermediate = new Intermediate(config);
-        output = new Output(config);
+        attention = new Attention(config, device);
+        intermediate = new Intermediate(config, device);
+        output = new Output(config, device);
         RegisterComponents();
     }
 

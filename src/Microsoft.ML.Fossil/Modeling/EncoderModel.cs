@@ -21,17 +21,54 @@ public sealed class EncoderModel : nn.Module<Tensor, Tensor, Tensor, Tensor>
     /// <summary>Builds an encoder with freshly initialised weights (load a checkpoint next).</summary>
     /// <param name="config">The Hugging Face configuration.</param>
     /// <param name="addPoolingLayer">Whether to create BERT's <c>pooler</c> (Hugging Face's add_pooling_layer).</param>
-    public EncoderModel(EncoderConfig config, bool addPoolingLayer) : base(nameof(EncoderModel))
+    public EncoderModel(EncoderConfig config, bool addPoolingLayer) : this(config, addPoolingLayer, device: null)
+    {
+    }
+
+    EncoderModel(EncoderConfig config, bool addPoolingLayer, Device? device) : base(nameof(EncoderModel))
     {
         ArgumentNullException.ThrowIfNull(config);
         Native.TorchRuntime.EnsureLoaded();
         config.Validate();
         Config = config;
-        embeddings = new Embeddings(config);
-        encoder = new Encoder(config);
-        pooler = addPoolingLayer ? new Pooler(config) : null;
+        embeddings = new Embeddings(config, device);
+        encoder = new Encoder(config, device);
+        pooler = addPoolingLayer ? new Pooler(config, device) : null;
         RegisterComponents();
-        InitializeWeights(this, config.InitializerRange);
+        if (device is not { type: DeviceType.META }) InitializeWeights(this, config.InitializerRange);
+    }
+
+    /// <summary>
+    /// Builds the encoder as a skeleton of <c>meta</c> tensors and fills it from <paramref name="stateDict"/>,
+    /// which the encoder then owns: the checkpoint's tensors become the parameters (converted only where
+    /// the dtype differs), so loading neither draws random weights that would be overwritten nor copies
+    /// the weights a second time. Tensors that <paramref name="mayBeMissing"/> lets the checkpoint lack
+    /// get Hugging Face's initial values. Returned in evaluation mode.
+    /// </summary>
+    /// <param name="config">The Hugging Face configuration.</param>
+    /// <param name="addPoolingLayer">Whether to create BERT's <c>pooler</c>.</param>
+    /// <param name="stateDict">Name -> tensor, names relative to the encoder; see <see cref="Checkpoints.StateDictLoader.Load"/>.</param>
+    /// <param name="source">Names the checkpoint in errors.</param>
+    /// <param name="report">What was loaded, initialised and ignored.</param>
+    /// <param name="mayBeMissing">Model tensors the checkpoint may lack.</param>
+    /// <param name="mayBeIgnored">Checkpoint tensors the encoder may skip.</param>
+    /// <exception cref="Checkpoints.CheckpointMismatchException">The checkpoint does not fill the encoder exactly.</exception>
+    internal static EncoderModel FromStateDict(EncoderConfig config, bool addPoolingLayer, IReadOnlyDictionary<string, Tensor> stateDict,
+        string source, out Checkpoints.StateDictLoadReport report, Func<string, bool>? mayBeMissing = null, Func<string, bool>? mayBeIgnored = null)
+    {
+        var model = new EncoderModel(config, addPoolingLayer, META);
+        try
+        {
+            report = Checkpoints.StateDictLoader.Load(model, stateDict, source, mayBeMissing, mayBeIgnored);
+            if (report.LeftInitialised.Count > 0) InitializeTensors(model, report.LeftInitialised, config.InitializerRange);
+            model.eval();
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Whether the encoder has BERT's pooler.</summary>
@@ -68,7 +105,7 @@ public sealed class EncoderModel : nn.Module<Tensor, Tensor, Tensor, Tensor>
         return (inverted * lowest).unsqueeze(1).unsqueeze(2).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Hugging Face's _init_weights: normal(0, range) for linear and embedding weights, zero biases, unit LayerNorms.</summary>
+    /// <summary>Hugging Face's _init_weights: normal(0, range) for linear and embedding weights (padding rows zero), zero biases, unit LayerNorms.</summary>
     internal static void InitializeWeights(nn.Module module, double initializerRange)
     {
         using var noGrad = no_grad();
@@ -80,14 +117,35 @@ public sealed class EncoderModel : nn.Module<Tensor, Tensor, Tensor, Tensor>
                     nn.init.normal_(linear.weight, 0, initializerRange);
                     if (linear.bias is not null) nn.init.zeros_(linear.bias);
                     break;
-                case TorchSharp.Modules.Embedding embedding:
-                    nn.init.normal_(embedding.weight!, 0, initializerRange);
+                case EmbeddingTable embedding:
+                    nn.init.normal_(embedding.Weight, 0, initializerRange);
+                    if (embedding.PaddingIndex is { } padding) embedding.Weight[padding].zero_();
                     break;
                 case TorchSharp.Modules.LayerNorm norm:
                     nn.init.ones_(norm.weight!);
                     nn.init.zeros_(norm.bias!);
                     break;
             }
+        }
+    }
+
+    /// <summary>
+    /// Hugging Face's initial values for the named tensors only (those a checkpoint was allowed to lack):
+    /// zero biases, unit LayerNorm weights, normal(0, range) for the other weights.
+    /// </summary>
+    static void InitializeTensors(nn.Module module, IEnumerable<string> names, double initializerRange)
+    {
+        using var noGrad = no_grad();
+        Dictionary<string, Tensor> tensors = module.state_dict();
+        var modules = module.named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
+        foreach (string name in names)
+        {
+            Tensor tensor = tensors[name];
+            int dot = name.LastIndexOf('.');
+            nn.Module? owner = dot < 0 ? module : modules.GetValueOrDefault(name[..dot]);
+            if (name.EndsWith(".bias", StringComparison.Ordinal)) nn.init.zeros_(tensor);
+            else if (owner is TorchSharp.Modules.LayerNorm) nn.init.ones_(tensor);
+            else nn.init.normal_(tensor, 0, initializerRange);
         }
     }
 }

@@ -12,9 +12,11 @@ public sealed class Intermediate : nn.Module<Tensor, Tensor>
     readonly string activation;
 
     /// <summary>Creates the block for <paramref name="config"/>.</summary>
-    public Intermediate(EncoderConfig config) : base(nameof(Intermediate))
+    /// <param name="config">The Hugging Face configuration.</param>
+    /// <param name="device">Where the parameters are created; <c>meta</c> builds a skeleton that a checkpoint fills (no memory, no random initialisation).</param>
+    public Intermediate(EncoderConfig config, Device? device = null) : base(nameof(Intermediate))
     {
-        dense = nn.Linear(config.HiddenSize, config.IntermediateSize);
+        dense = nn.Linear(config.HiddenSize, config.IntermediateSize, device: device);
         activation = config.HiddenAct;
         RegisterComponents();
     }

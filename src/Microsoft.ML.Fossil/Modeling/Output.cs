@@ -14,10 +14,12 @@ public sealed class Output : nn.Module<Tensor, Tensor, Tensor>
 #pragma warning restore IDE1006
 
     /// <summary>Creates the block for <paramref name="config"/>.</summary>
-    public Output(EncoderConfig config) : base(nameof(Output))
+    /// <param name="config">The Hugging Face configuration.</param>
+    /// <param name="device">Where the parameters are created; <c>meta</c> builds a skeleton that a checkpoint fills (no memory, no random initialisation).</param>
+    public Output(EncoderConfig config, Device? device = null) : base(nameof(Output))
     {
-        dense = nn.Linear(config.IntermediateSize, config.HiddenSize);
-        LayerNorm = nn.LayerNorm(config.HiddenSize, eps: config.LayerNormEps);
+        dense = nn.Linear(config.IntermediateSize, config.HiddenSize, device: device);
+        LayerNorm = nn.LayerNorm(config.HiddenSize, eps: config.LayerNormEps, device: device);
         dropout = nn.Dropout(config.HiddenDropoutProb);
         RegisterComponents();
     }

@@ -11,9 +11,11 @@ public sealed class Pooler : nn.Module<Tensor, Tensor>
 #pragma warning restore IDE1006
 
     /// <summary>Creates the pooler for <paramref name="config"/>.</summary>
-    public Pooler(EncoderConfig config) : base(nameof(Pooler))
+    /// <param name="config">The Hugging Face configuration.</param>
+    /// <param name="device">Where the parameters are created; <c>meta</c> builds a skeleton that a checkpoint fills (no memory, no random initialisation).</param>
+    public Pooler(EncoderConfig config, Device? device = null) : base(nameof(Pooler))
     {
-        dense = nn.Linear(config.HiddenSize, config.HiddenSize);
+        dense = nn.Linear(config.HiddenSize, config.HiddenSize, device: device);
         RegisterComponents();
     }
 

@@ -20,14 +20,16 @@ public sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor>
     readonly double attentionDropout;
 
     /// <summary>Creates the attention block for <paramref name="config"/>.</summary>
-    public SelfAttention(EncoderConfig config) : base(nameof(SelfAttention))
+    /// <param name="config">The Hugging Face configuration.</param>
+    /// <param name="device">Where the parameters are created; <c>meta</c> builds a skeleton that a checkpoint fills (no memory, no random initialisation).</param>
+    public SelfAttention(EncoderConfig config, Device? device = null) : base(nameof(SelfAttention))
     {
         heads = config.NumAttentionHeads;
         headSize = config.HiddenSize / config.NumAttentionHeads;
         attentionDropout = config.AttentionProbsDropoutProb;
-        query = nn.Linear(config.HiddenSize, config.HiddenSize);
-        key = nn.Linear(config.HiddenSize, config.HiddenSize);
-        value = nn.Linear(config.HiddenSize, config.HiddenSize);
+        query = nn.Linear(config.HiddenSize, config.HiddenSize, device: device);
+        key = nn.Linear(config.HiddenSize, config.HiddenSize, device: device);
+        value = nn.Linear(config.HiddenSize, config.HiddenSize, device: device);
         RegisterComponents();
     }
 
