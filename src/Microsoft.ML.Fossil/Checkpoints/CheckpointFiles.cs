@@ -10,9 +10,9 @@ namespace Microsoft.ML.Fossil.Checkpoints;
 
 /// <summary>
 /// Reads one weights file (safetensors or a PyTorch zip checkpoint) into a name -> tensor
-/// dictionary through TorchSharp.PyBridge, with the checks PyBridge leaves out: the safetensors
-/// header is validated against the file before anything is allocated, and a pickle may only
-/// produce a flat dictionary of tensors. Every failure names the file.
+/// dictionary: safetensors directly (the header validated against the file before anything is
+/// allocated), pickles through TorchSharp.PyBridge with the check it leaves out (a pickle may only
+/// produce a flat dictionary of tensors). Every failure names the file.
 /// </summary>
 internal static class CheckpointFiles
 {
@@ -22,25 +22,60 @@ internal static class CheckpointFiles
     /// <summary>
     /// Reads a <c>.safetensors</c> file. The header is checked first (JSON object, known dtypes,
     /// offsets inside the file and consistent with the shapes), so a corrupt or hostile header
-    /// fails with <see cref="InvalidDataException"/> instead of a huge allocation.
-    /// The caller owns the returned tensors.
+    /// fails with <see cref="InvalidDataException"/> instead of a huge allocation. Each tensor's
+    /// bytes are then read from the file straight into its storage, in file order: one copy, as
+    /// a plain read of the file makes. The caller owns the returned tensors.
     /// </summary>
     internal static Dictionary<string, Tensor> ReadSafetensors(string path)
     {
-        using FileStream stream = File.OpenRead(path);
-        ValidateSafetensorsHeader(stream, path);
-        stream.Position = 0;
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors data is little-endian; this machine is not.");
+        // No FileStream buffer: large reads go from the page cache into the tensors directly.
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+        List<SafetensorsEntry> entries = ReadSafetensorsHeader(stream, path, out long dataStart);
+        var result = new Dictionary<string, Tensor>(entries.Count, StringComparer.Ordinal);
         try
         {
-            return Safetensors.LoadStateDict(stream, leaveOpen: true);
+            foreach (SafetensorsEntry entry in entries.OrderBy(e => e.Begin))
+            {
+                Tensor tensor = empty(entry.Shape, dtype: entry.Type);
+                result.Add(entry.Name, tensor);
+                stream.Position = dataStart + entry.Begin;
+                ReadInto(stream, tensor, path);
+            }
+            return result;
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch
         {
-            throw new InvalidDataException($"'{path}' could not be read as safetensors: {e.Message}", e);
+            foreach (Tensor tensor in result.Values) tensor.Dispose();
+            throw;
         }
     }
 
-    static void ValidateSafetensorsHeader(FileStream stream, string path)
+    /// <summary>One tensor of a safetensors header, validated.</summary>
+    sealed record SafetensorsEntry(string Name, ScalarType Type, long[] Shape, long Begin);
+
+    /// <summary>Fills a contiguous tensor's storage from the stream (in pieces below 2 GiB, the largest span).</summary>
+    static void ReadInto(Stream stream, Tensor tensor, string path)
+    {
+        Tensor flat = tensor.view(-1);
+        long elements = flat.NumberOfElements, elementSize = tensor.ElementSize;
+        long piece = Math.Max(1, (1L << 30) / elementSize);
+        for (long start = 0; start < elements; start += piece)
+        {
+            using Tensor part = flat.narrow(0, start, Math.Min(piece, elements - start));
+            try
+            {
+                stream.ReadExactly(part.bytes);
+            }
+            catch (EndOfStreamException e)
+            {
+                throw new InvalidDataException($"'{path}' is not a valid safetensors file: it ended inside tensor data.", e);
+            }
+        }
+        flat.Dispose();
+    }
+
+    static List<SafetensorsEntry> ReadSafetensorsHeader(FileStream stream, string path, out long dataStart)
     {
         InvalidDataException Bad(string why) => new($"'{path}' is not a valid safetensors file: {why}.");
 
@@ -53,7 +88,8 @@ internal static class CheckpointFiles
             throw Bad($"the header claims {headerLength} bytes but the file has {fileLength - 8} after the length prefix (limit {MaxSafetensorsHeaderBytes})");
         byte[] header = new byte[(int)headerLength];
         stream.ReadExactly(header);
-        long dataLength = fileLength - 8 - (long)headerLength;
+        dataStart = 8 + (long)headerLength;
+        long dataLength = fileLength - dataStart;
 
         JsonDocument document;
         try
@@ -68,16 +104,18 @@ internal static class CheckpointFiles
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object) throw Bad("the header is not a JSON object");
             var seen = new HashSet<string>(StringComparer.Ordinal);
+            var entries = new List<SafetensorsEntry>();
             foreach (JsonProperty entry in document.RootElement.EnumerateObject())
             {
                 if (!seen.Add(entry.Name)) throw Bad($"the header lists '{entry.Name}' twice");
                 if (entry.Name == "__metadata__") continue;
-                ValidateEntry(entry, dataLength, Bad);
+                entries.Add(ValidateEntry(entry, dataLength, Bad));
             }
+            return entries;
         }
     }
 
-    static void ValidateEntry(JsonProperty entry, long dataLength, Func<string, InvalidDataException> bad)
+    static SafetensorsEntry ValidateEntry(JsonProperty entry, long dataLength, Func<string, InvalidDataException> bad)
     {
         string name = entry.Name;
         JsonElement value = entry.Value;
@@ -88,16 +126,23 @@ internal static class CheckpointFiles
             || offsets.GetArrayLength() != 2)
             throw bad($"tensor '{name}' needs a string 'dtype', an array 'shape' and a two-element 'data_offsets'");
 
-        int elementSize = dtype.GetString() switch
+        (ScalarType type, int elementSize) = dtype.GetString() switch
         {
-            "F64" or "I64" => 8,
-            "F32" or "I32" => 4,
-            "F16" or "BF16" or "I16" => 2,
-            "I8" or "U8" or "BOOL" => 1,
-            string other => throw bad($"tensor '{name}' has dtype '{other}', which TorchSharp.PyBridge cannot read (F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)"),
+            "F64" => (ScalarType.Float64, 8),
+            "I64" => (ScalarType.Int64, 8),
+            "F32" => (ScalarType.Float32, 4),
+            "I32" => (ScalarType.Int32, 4),
+            "F16" => (ScalarType.Float16, 2),
+            "BF16" => (ScalarType.BFloat16, 2),
+            "I16" => (ScalarType.Int16, 2),
+            "I8" => (ScalarType.Int8, 1),
+            "U8" => (ScalarType.Byte, 1),
+            "BOOL" => (ScalarType.Bool, 1),
+            string other => throw bad($"tensor '{name}' has dtype '{other}', which cannot be read (F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)"),
             null => throw bad($"tensor '{name}' has no dtype"),
         };
         long bytes = elementSize;
+        var dims = new List<long>();
         try
         {
             foreach (JsonElement dimension in shape.EnumerateArray())
@@ -105,6 +150,7 @@ internal static class CheckpointFiles
                 if (dimension.ValueKind != JsonValueKind.Number || !dimension.TryGetInt64(out long size) || size < 0)
                     throw bad($"tensor '{name}' has an invalid shape {shape.GetRawText()}");
                 bytes = checked(bytes * size);
+                dims.Add(size);
             }
         }
         catch (OverflowException)
@@ -117,6 +163,7 @@ internal static class CheckpointFiles
             throw bad($"tensor '{name}' ends at byte {end} of the data but the file holds only {dataLength} data bytes");
         if (end - begin != bytes)
             throw bad($"tensor '{name}' has {end - begin} data bytes but dtype {dtype.GetString()} and shape {shape.GetRawText()} need {bytes}");
+        return new SafetensorsEntry(name, type, [.. dims], begin);
     }
 
     /// <summary>
