@@ -32,6 +32,13 @@ public static class FossilBackbones
         lock (gate) searchFolders.Add(Path.GetFullPath(folder));
     }
 
+    /// <summary>
+    /// Forgets the backbone hashes remembered in this process. A backbone file is hashed once per
+    /// process and re-hashed when its size or last write time changes; call this to hash every
+    /// backbone again at its next load (e.g. after restoring a file together with its old timestamp).
+    /// </summary>
+    public static void ForgetBackboneHashes() => BackboneSource.ForgetHashes();
+
     /// <summary>Removes all folders added with <see cref="AddSearchFolder"/>.</summary>
     public static void ClearSearchFolders()
     {
@@ -251,11 +258,14 @@ public sealed class FineTunedModel : IDisposable
         Dictionary<string, Tensor> tensors = CompactModelFormat.FromSafetensors(weights, CompactModelFormat.BackboneEntry);
         try
         {
-            var encoder = new EncoderModel(config, addPoolingLayer: tensors.Keys.Any(k => k.StartsWith("pooler.", StringComparison.Ordinal)));
-            StateDictLoader.Load(encoder, tensors, CompactModelFormat.BackboneEntry);
+            EncoderModel encoder = EncoderModel.FromStateDict(config, addPoolingLayer: tensors.Keys.Any(k => k.StartsWith("pooler.", StringComparison.Ordinal)),
+                tensors, CompactModelFormat.BackboneEntry, out _);
             string sha = WeightsIdentity.Sha256(encoder);
             if (manifest.Backbone.Sha256 is { } expected && !string.Equals(sha, expected, StringComparison.OrdinalIgnoreCase))
+            {
+                encoder.Dispose();
                 throw new InvalidDataException("The model's embedded backbone does not match its recorded SHA-256: the file was altered or damaged.");
+            }
             var files = new Dictionary<string, byte[]>();
             foreach (string name in BackboneSource.TokenizerFileNames)
                 if (store.Read(CompactModelFormat.TokenizerEntryPrefix + name) is { } bytes) files[name] = bytes;

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.Loader;
 using System.Text.Json.Serialization;
 using Microsoft.ML.Fossil.Modeling;
@@ -122,6 +123,41 @@ public abstract class BackboneSource
     /// <inheritdoc />
     public override string ToString() => Description;
 
+    /// <summary>
+    /// Weight hashes computed in this process, keyed by the files they came from (path, length and last
+    /// write time of each): loading the same unchanged backbone again (every <c>Model.Load</c> of a model
+    /// trained on it) skips hashing it again; a file rewritten since is hashed anew.
+    /// </summary>
+    static readonly ConcurrentDictionary<string, string> hashesByFiles = new(StringComparer.Ordinal);
+
+    /// <summary>Forgets every hash remembered by <see cref="IdentityOf"/>.</summary>
+    internal static void ForgetHashes() => hashesByFiles.Clear();
+
+    /// <summary>The state of <paramref name="files"/> now, as the key of <see cref="hashesByFiles"/>; taken before they are read.</summary>
+    static string FilesKey(IEnumerable<string> files) =>
+        string.Join('\n', files.Order(StringComparer.Ordinal).Select(path =>
+        {
+            var info = new FileInfo(path);
+            return $"{info.FullName}|{info.Length}|{info.LastWriteTimeUtc.Ticks}";
+        }));
+
+    static string IdentityOf(EncoderModel encoder, string filesKey) =>
+        hashesByFiles.GetOrAdd(filesKey, _ => WeightsIdentity.Sha256(encoder));
+
+    /// <summary><see cref="Verify"/>; a backbone that fails it is disposed, since nobody else will.</summary>
+    private protected static void VerifyOrDispose(LoadedBackbone backbone, string? expectedSha256, string where)
+    {
+        try
+        {
+            Verify(backbone, expectedSha256, where);
+        }
+        catch
+        {
+            backbone.Encoder.Dispose();
+            throw;
+        }
+    }
+
     private protected static void Verify(LoadedBackbone backbone, string? expectedSha256, string where)
     {
         if (expectedSha256 is not null && !string.Equals(expectedSha256, backbone.Identity.Sha256, StringComparison.OrdinalIgnoreCase))
@@ -137,12 +173,13 @@ public abstract class BackboneSource
         public override LoadedBackbone Load(string? expectedSha256 = null)
         {
             if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Backbone folder not found: '{folder}'.");
+            string filesKey = FilesKey(Directory.EnumerateFiles(folder));
             EncoderModel encoder = HuggingFaceLoader.LoadEncoder(folder);
             var files = TokenizerFileNames.Where(f => File.Exists(Path.Combine(folder, f)))
                                           .ToDictionary(f => f, f => File.ReadAllBytes(Path.Combine(folder, f)));
-            var backbone = new LoadedBackbone(encoder, new BackboneIdentity(FolderKind, folder, WeightsIdentity.Sha256(encoder)), files,
+            var backbone = new LoadedBackbone(encoder, new BackboneIdentity(FolderKind, folder, IdentityOf(encoder, filesKey)), files,
                 TokenizerLowerCase(files, encoder.Config));
-            Verify(backbone, expectedSha256, Description);
+            VerifyOrDispose(backbone, expectedSha256, Description);
             return backbone;
         }
     }
@@ -156,7 +193,7 @@ public abstract class BackboneSource
             string folder = downloader.EnsureDownloaded(modelId, revision);
             LoadedBackbone local = new FolderSource(folder).Load();
             var backbone = new LoadedBackbone(local.Encoder, new BackboneIdentity(HubKind, modelId, local.Identity.Sha256, revision), local.TokenizerFiles, local.LowerCase);
-            Verify(backbone, expectedSha256, Description);
+            VerifyOrDispose(backbone, expectedSha256, Description);
             return backbone;
         }
     }
@@ -171,6 +208,7 @@ public abstract class BackboneSource
         public override LoadedBackbone Load(string? expectedSha256 = null)
         {
             string path = Locate();
+            string filesKey = FilesKey([path]);
             // Only the assembly's resources are read; none of its code runs.
             var context = new AssemblyLoadContext("fossil-minilm", isCollectible: true);
             try
@@ -188,9 +226,9 @@ public abstract class BackboneSource
                     vocabStream.CopyTo(buffer);
                     vocab = buffer.ToArray();
                 }
-                var backbone = new LoadedBackbone(encoder, new BackboneIdentity(MiniLmKind, "all-MiniLM-L6-v2", WeightsIdentity.Sha256(encoder)),
+                var backbone = new LoadedBackbone(encoder, new BackboneIdentity(MiniLmKind, "all-MiniLM-L6-v2", IdentityOf(encoder, filesKey)),
                     new Dictionary<string, byte[]> { ["vocab.txt"] = vocab }, lowerCase: true, preferredHead: HeadKind.MeanPooling);
-                Verify(backbone, expectedSha256, Description);
+                VerifyOrDispose(backbone, expectedSha256, Description);
                 return backbone;
             }
             finally

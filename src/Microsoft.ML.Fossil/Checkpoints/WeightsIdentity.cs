@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using TorchSharp;
@@ -13,19 +14,25 @@ namespace Microsoft.ML.Fossil.Checkpoints;
 public static class WeightsIdentity
 {
     /// <summary>
-    /// Hashes every tensor in ordinal name order: its name, its shape and its values widened to
-    /// little-endian float32 (the storage dtype is left out on purpose: the identity is of the
-    /// values the model computes with). Returns lowercase hex.
+    /// SHA-256 over every tensor in ordinal name order: its name, its shape and the SHA-256 of its
+    /// values widened to little-endian float32 (the storage dtype is left out on purpose: the identity
+    /// is of the values the model computes with). The per-tensor digests are computed in parallel,
+    /// which is why the values enter through their own digest. Returns lowercase hex.
     /// </summary>
     public static string Sha256(IEnumerable<KeyValuePair<string, Tensor>> tensors)
     {
         ArgumentNullException.ThrowIfNull(tensors);
+        KeyValuePair<string, Tensor>[] ordered = [.. tensors.OrderBy(p => p.Key, StringComparer.Ordinal)];
+        var digests = new byte[ordered.Length][];
+        // Largest first, so the last tensors to finish are small ones and the cores stay busy.
+        int[] bySize = [.. Enumerable.Range(0, ordered.Length).OrderByDescending(i => ordered[i].Value.NumberOfElements)];
+        Parallel.ForEach(Partitioner.Create(bySize, loadBalance: true), i => digests[i] = ValuesDigest(ordered[i].Value));
+
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var (name, tensor) in tensors.OrderBy(p => p.Key, StringComparer.Ordinal))
+        for (int i = 0; i < ordered.Length; i++)
         {
-            hash.AppendData(Encoding.UTF8.GetBytes($"{name}|{string.Join(",", tensor.shape)}|"));
-            using Tensor values = tensor.detach().to(ScalarType.Float32, CPU).contiguous();
-            hash.AppendData(values.bytes);
+            hash.AppendData(Encoding.UTF8.GetBytes($"{ordered[i].Key}|{string.Join(",", ordered[i].Value.shape)}|"));
+            hash.AppendData(digests[i]);
         }
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
@@ -35,5 +42,22 @@ public static class WeightsIdentity
     {
         ArgumentNullException.ThrowIfNull(module);
         return Sha256(module.state_dict());
+    }
+
+    /// <summary>SHA-256 of the values as little-endian fp32, read in place when they already are (no copy).</summary>
+    static byte[] ValuesDigest(Tensor tensor)
+    {
+        using var scope = NewDisposeScope();
+        Tensor values = tensor.detach().to(ScalarType.Float32, CPU).contiguous();
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("The weights identity is defined on little-endian machines.");
+        long length = values.NumberOfElements * sizeof(float);
+        if (length <= int.MaxValue) return SHA256.HashData(values.bytes);
+        // Spans are int-sized: a table over 2 GiB is hashed in pieces of the same stream.
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        Tensor flat = values.view(-1);
+        const long piece = 1L << 28; // elements (1 GiB)
+        for (long start = 0; start < flat.NumberOfElements; start += piece)
+            hash.AppendData(flat.narrow(0, start, Math.Min(piece, flat.NumberOfElements - start)).bytes);
+        return hash.GetHashAndReset();
     }
 }
