@@ -88,17 +88,24 @@ public sealed class FossilLinear : AdaptedLinear
             return nn.functional.linear(input.to(adapted.dtype), adapted, bias?.to(adapted.dtype)).to(inputType);
         }
 
-        Tensor result = base_layer.forward(input);
-        Tensor shard = ExpandedShard();                    // [r, out]
-        ScalarType math = MathType(shard);
         long k = input.shape[^1];
-        Tensor x = input;
-        if (k % Rank != 0) x = nn.functional.pad(x, [0, Rank - k % Rank]);   // [..., k2], zeros on the right
+        long[] outShape = [.. input.shape[..^1], OutFeatures];
+        Tensor rows = input.reshape(-1, k);                 // [N, k], a view for contiguous input
+        Tensor result = base_layer.forward(rows);           // [N, out], a fresh tensor
+        Tensor shard = ExpandedShard();                     // [r, out]
+        ScalarType math = MathType(shard);
+        Tensor x = rows;
+        if (k % Rank != 0) x = nn.functional.pad(x, [0, Rank - k % Rank]);   // [N, k2], zeros on the right
         x = x.to(math);
         if (dropout is not null) x = dropout.forward(x);
-        long[] chunked = [.. x.shape[..^1], x.shape[^1] / Rank, Rank];
-        Tensor chunkSum = x.reshape(chunked).sum(-2);     // [..., r]
-        return (result.to(math) + chunkSum.matmul(shard.to(math))).to(inputType);
+        Tensor chunkSum = x.view(x.shape[0], x.shape[1] / Rank, Rank).sum(1);   // [N, r]
+        if (result.dtype == math)
+        {
+            // y += chunkSum @ D inside the GEMM (beta = 1): no [N, out] product tensor, no second pass
+            // over the output. In place is safe for autograd: linear's backward does not read its output.
+            return result.addmm_(chunkSum, shard).view(outShape);
+        }
+        return result.to(math).addmm_(chunkSum, shard.to(math)).to(inputType).view(outShape);
     }
 
     /// <inheritdoc />
