@@ -101,8 +101,13 @@ internal sealed class LoadResult
     public long WeightFileBytes { get; set; }
     public List<double> PlainReadMs { get; set; } = [];
     public double LoadColdMs { get; set; }
+    /// <summary>Loads with the weights hashed (the process's remembered hashes forgotten first): what a first load costs.</summary>
     public List<double> LoadMs { get; set; } = [];
-    /// <summary>Parts of a load timed on their own (ms): parsing the file, building the randomly initialised encoder, hashing.</summary>
+    /// <summary>Loads of the unchanged file again, its hash remembered (each further Model.Load in a process).</summary>
+    public List<double> RepeatLoadMs { get; set; } = [];
+    /// <summary>File.ReadAllBytes then SHA-256 of those bytes on one core: reading plus verifying, with no tensors at all.</summary>
+    public List<double> ReadAndHashMs { get; set; } = [];
+    /// <summary>Parts of a load timed on their own (ms): reading the file into tensors, building the encoder from them, hashing.</summary>
     public Dictionary<string, double> BreakdownMs { get; set; } = [];
     public string? Error { get; set; }
 }

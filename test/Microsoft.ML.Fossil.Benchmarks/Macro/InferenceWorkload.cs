@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Reflection;
 using System.Runtime.Loader;
+using System.Security.Cryptography;
 using Microsoft.ML.Data;
 using Microsoft.ML.Fossil.Adapters;
 using Microsoft.ML.Fossil.Checkpoints;
@@ -110,14 +111,23 @@ internal static class InferenceWorkload
             bytes = [];
             GC.Collect();
             start = Stopwatch.GetTimestamp();
+            bytes = File.ReadAllBytes(file);
+            _ = SHA256.HashData(bytes);
+            result.ReadAndHashMs.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            bytes = [];
+            GC.Collect();
+            FossilBackbones.ForgetBackboneHashes();
+            start = Stopwatch.GetTimestamp();
             keep.Add(source.Load().Encoder);
             result.LoadMs.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-            while (keep.Count > 2)
-            {
-                keep[0].Dispose();
-                keep.RemoveAt(0);
-            }
-            Log(spec, $"plain read {result.PlainReadMs[^1]:F0} ms, BackboneSource.Load {result.LoadMs[^1]:F0} ms");
+            Trim(keep);
+            GC.Collect();
+            start = Stopwatch.GetTimestamp();
+            keep.Add(source.Load().Encoder);
+            result.RepeatLoadMs.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            Trim(keep);
+            Log(spec, $"plain read {result.PlainReadMs[^1]:F0} ms, read + SHA-256 {result.ReadAndHashMs[^1]:F0} ms, " +
+                      $"BackboneSource.Load {result.LoadMs[^1]:F0} ms, again (hash remembered) {result.RepeatLoadMs[^1]:F0} ms");
         }
 
         // Where a load's time goes: each part timed on its own.
@@ -133,6 +143,10 @@ internal static class InferenceWorkload
                 var (onnxConfig, tensors) = OnnxBertImporter.ReadStateDict(onnx);
                 result.BreakdownMs["parse ONNX into tensors (OnnxBertImporter.ReadStateDict)"] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                 foreach (Tensor t in tensors.Values) t.Dispose();
+                onnx.Position = 0;
+                start = Stopwatch.GetTimestamp();
+                OnnxBertImporter.LoadEncoder(onnx).Dispose();
+                result.BreakdownMs["parse and fill the encoder skeleton (OnnxBertImporter.LoadEncoder)"] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                 config = onnxConfig;
             }
             finally
@@ -146,17 +160,25 @@ internal static class InferenceWorkload
             Dictionary<string, Tensor> tensors = HuggingFaceLoader.ReadStateDict(spec.RobertaFolder!);
             result.BreakdownMs["read safetensors into tensors (HuggingFaceLoader.ReadStateDict)"] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
             foreach (Tensor t in tensors.Values) t.Dispose();
+            start = Stopwatch.GetTimestamp();
+            HuggingFaceLoader.LoadEncoder(spec.RobertaFolder!).Dispose();
+            result.BreakdownMs["read and fill the encoder skeleton (HuggingFaceLoader.LoadEncoder)"] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
             config = EncoderConfig.Load(Path.Combine(spec.RobertaFolder!, "config.json"));
         }
+        EncoderModel loaded = keep[^1];
         start = Stopwatch.GetTimestamp();
-        using (var fresh = new EncoderModel(config, addPoolingLayer: false))
-        {
-            result.BreakdownMs["build the encoder with random initial weights (new EncoderModel)"] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-            start = Stopwatch.GetTimestamp();
-            _ = WeightsIdentity.Sha256(fresh);
-            result.BreakdownMs["SHA-256 of the weights (WeightsIdentity.Sha256)"] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }
+        _ = WeightsIdentity.Sha256(loaded);
+        result.BreakdownMs["SHA-256 of the weights (WeightsIdentity.Sha256, per-tensor digests in parallel)"] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         return result;
+    }
+
+    static void Trim(List<EncoderModel> keep)
+    {
+        while (keep.Count > 2)
+        {
+            keep[0].Dispose();
+            keep.RemoveAt(0);
+        }
     }
 
     static double TimeForward(SequenceClassifier network, TokenBatch batch)
