@@ -156,6 +156,9 @@ internal sealed class BatchedScoringDataView : IDataView
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
         [GetRowCursor(columnsNeeded, rand)];
 
+    /// <summary>Batches' worth of rows the Transform cursor reads ahead and sorts by length.</summary>
+    internal const int LookAheadBatches = 4;
+
     sealed class Cursor : DataViewRowCursor
     {
         readonly BatchedScoringDataView parent;
@@ -200,11 +203,17 @@ internal sealed class BatchedScoringDataView : IDataView
             return true;
         }
 
+        /// <summary>
+        /// Rows read ahead and scored together: several batches' worth, so that sorting them by length
+        /// gives batches of similar lengths (little padding); the scores then queue in input order.
+        /// </summary>
+        int Window => parent.batchSize * LookAheadBatches;
+
         void ScoreNextBatch()
         {
-            var encoded = new List<EncodedText>(parent.batchSize);
+            var encoded = new List<EncodedText>(Window);
             ReadOnlyMemory<char> a = default, b = default;
-            while (encoded.Count < parent.batchSize && lookahead!.MoveNext())
+            while (encoded.Count < Window && lookahead!.MoveNext())
             {
                 getText1!(ref a);
                 string? pair = null;

@@ -28,14 +28,41 @@ public static class LengthBucketBatcher
         return batches;
     }
 
-    /// <summary>Row indices per batch for inference: all rows sorted by length (callers restore the input order).</summary>
+    /// <summary>Padding allowed in an inference batch, as a share of its real tokens, before a shorter batch is cut.</summary>
+    public const double InferencePaddingLimit = 0.10;
+
+    /// <summary>
+    /// Row indices per batch for inference (callers restore the input order): the rows sorted by length,
+    /// cut into batches of at most <paramref name="batchSize"/> rows, and cut early (once a batch has an
+    /// eighth of <paramref name="batchSize"/> rows) where taking the next, longer row would pad the batch
+    /// beyond <see cref="InferencePaddingLimit"/> of its real tokens. Padding is pure waste at inference
+    /// (and attention grows with the square of the padded length), while a batch of a few rows of
+    /// similar length already fills a CPU's matrix products.
+    /// </summary>
     public static List<int[]> InferenceBatches(IReadOnlyList<int> lengths, int batchSize)
     {
         ArgumentNullException.ThrowIfNull(lengths);
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be positive");
         int[] sorted = [.. Enumerable.Range(0, lengths.Count).OrderBy(i => lengths[i])];
         var batches = new List<int[]>();
-        for (int b = 0; b < sorted.Length; b += batchSize) batches.Add(sorted[b..Math.Min(sorted.Length, b + batchSize)]);
+        int start = 0, minimumRows = Math.Max(1, batchSize / 8);
+        long realTokens = 0;
+        for (int i = 0; i < sorted.Length; i++)
+        {
+            int count = i - start;
+            long length = lengths[sorted[i]];
+            // Ascending lengths: with row i the batch pads every row to length.
+            bool full = count == batchSize;
+            bool tooMuchPadding = count >= minimumRows && (count + 1) * length - (realTokens + length) > InferencePaddingLimit * (realTokens + length);
+            if (full || tooMuchPadding)
+            {
+                batches.Add(sorted[start..i]);
+                start = i;
+                realTokens = 0;
+            }
+            realTokens += length;
+        }
+        if (start < sorted.Length) batches.Add(sorted[start..]);
         return batches;
     }
 }
