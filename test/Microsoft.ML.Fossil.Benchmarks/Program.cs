@@ -162,6 +162,31 @@ public static class Program
                     }
                 }
             }
+            foreach (string probe in settings.MemoryProbes)
+            {
+                string[] parts = probe.Split(':');
+                if (parts.Length != 3 || parts[0] != model) continue;
+                foreach (string config in settings.MemoryProbeConfigs)
+                {
+                    var spec = new TrainSpec
+                    {
+                        Model = model, Config = config, Batch = int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture),
+                        Sequence = int.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture), WarmupSteps = 0, MeasuredSteps = 1,
+                        Round = 1, Seed = settings.Seed, RobertaFolder = robertaFolder, AdapterInitSamples = 1,
+                    };
+                    TrainResult? train = RunChildProcess<TrainSpec, TrainResult>("train", spec, settings, out string? error);
+                    train ??= new TrainResult { Model = model, Config = config, Batch = spec.Batch, Sequence = spec.Sequence, Round = 1 };
+                    train.MemoryProbe = true;
+                    if (error is not null)
+                    {
+                        train.Error = error;
+                        results.Errors.Add($"memory probe {model} {config} {spec.Batch}x{spec.Sequence}: {error}");
+                    }
+                    results.Training.Add(train);
+                    Console.Error.WriteLine($"[suite] memory probe {model} {config} {spec.Batch}x{spec.Sequence}: " +
+                                            (error is null ? $"peak RSS {train.PeakRssBytes / 1048576.0:F0} MiB" : "FAILED") + $" ({total.Elapsed.TotalSeconds:F0} s)");
+                }
+            }
             if (settings.ProfileRounds > 0)
             {
                 var profileSpec = new ProfileSpec

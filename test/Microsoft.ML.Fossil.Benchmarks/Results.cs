@@ -90,6 +90,8 @@ internal sealed class TrainResult
     public long ManagedCommittedBytes { get; set; }
     /// <summary>Bytes of the trained tensors as the compact model stores them (trained.safetensors).</summary>
     public long TrainedTensorBytes { get; set; }
+    /// <summary>A memory probe (one step at a larger size, for peak memory only; its step time is not a measurement).</summary>
+    public bool MemoryProbe { get; set; }
     public string? Error { get; set; }
 }
 
@@ -128,6 +130,15 @@ internal sealed class InferenceResult
     public List<double> AdaptersOffMs { get; set; } = [];
     /// <summary>Time to merge all adapters into the weights (AdapterInjector.MergeAll).</summary>
     public double MergeMs { get; set; }
+    /// <summary>
+    /// Batching headroom: bare forward of <see cref="HeadroomRows"/> rows of <see cref="HeadroomSequence"/> tokens
+    /// (no padding) one row per call vs all in one call, ms per row, interleaved rounds. Their ratio is
+    /// the most any batching (Transform's included) can gain over one row at a time on this machine.
+    /// </summary>
+    public List<double> OneRowPerCallMsPerRow { get; set; } = [];
+    public List<double> AllRowsInOneCallMsPerRow { get; set; } = [];
+    public int HeadroomRows { get; set; }
+    public int HeadroomSequence { get; set; }
     public int AdaptedLayers { get; set; }
     public string? Error { get; set; }
 }

@@ -72,6 +72,16 @@ internal sealed record RunSettings
     /// <summary>torch intra-op threads in every workload; 0 keeps libtorch's default (one per core).</summary>
     public int Threads { get; init; }
 
+    /// <summary>
+    /// Peak-memory probes: one training step per configuration of <see cref="MemoryProbeConfigs"/> at a
+    /// larger size, for models whose steps are otherwise measured only at small sizes (the quick run).
+    /// Each entry is "model:batch:sequence".
+    /// </summary>
+    public IReadOnlyList<string> MemoryProbes { get; init; } = [];
+    /// <summary>Configurations of the memory probes.</summary>
+    public IReadOnlyList<string> MemoryProbeConfigs { get; init; } =
+        [Benchmarks.Macro.TrainConfigs.Floor, Benchmarks.Macro.TrainConfigs.Fossil, Benchmarks.Macro.TrainConfigs.Lora, Benchmarks.Macro.TrainConfigs.Full];
+
     /// <summary>Seed of every random weight, shard and shuffle.</summary>
     public int Seed { get; init; } = 1;
     /// <summary>Per child process.</summary>
@@ -94,7 +104,8 @@ internal sealed record RunSettings
         SequenceLengths = [32],
         WarmupSteps = 1,
         MeasuredSteps = 3,
-        ProfileRounds = 3,
+        ProfileRounds = 7,
+        MemoryProbes = ["minilm:32:128"],
         ProfileConfigs = [Benchmarks.Macro.TrainConfigs.Floor, Benchmarks.Macro.TrainConfigs.Fossil, Benchmarks.Macro.TrainConfigs.Lora, Benchmarks.Macro.TrainConfigs.Full],
         InferenceBatch = 2,
         InferenceSequence = 32,
@@ -133,6 +144,7 @@ internal sealed record RunSettings
           --threads N             torch intra-op threads (default: libtorch's, one per core)
           --profile-configs a,b   configurations in the step profile
           --inference B,T         batch and sequence length of the bare / unmerged / merged comparison
+          --memory-probes m:B:T,.. one step per configuration at that size, for peak memory only ("none": off)
           --no-plots              skip the PNG plots
           --report-only           rebuild results.md and the plots from DIR/results.json
         """;
@@ -170,6 +182,7 @@ internal sealed record RunSettings
                 "--inference" => List(Next()) is [var b, var t] ? s with { InferenceBatch = Int(b), InferenceSequence = Int(t) }
                                                                 : throw new ArgumentException("--inference needs B,T."),
                 "--no-plots" => s with { Plots = false },
+                "--memory-probes" => s with { MemoryProbes = List(Next()).Where(p => p != "none").ToList() },
                 "--report-only" => s,
                 _ => throw new ArgumentException($"Unknown option '{a}'.\n\n{Usage}"),
             };

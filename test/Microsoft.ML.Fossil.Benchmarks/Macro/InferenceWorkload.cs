@@ -236,7 +236,29 @@ internal static class InferenceWorkload
                 Log(spec, $"{spec.Batch}x{spec.Sequence} {name}: median {Stats.Median(times):F0} ms");
             }
         }
+        if (spec.MlNetInference) MeasureBatchingHeadroom(spec, bare, tokenizer, result);
         return result;
+    }
+
+    /// <summary>One row per forward call vs all rows in one call, same rows, no padding: what batching can gain at most.</summary>
+    static void MeasureBatchingHeadroom(InferenceSpec spec, SequenceClassifier bare, TextEncoder tokenizer, InferenceResult result)
+    {
+        int rows = new FossilTextClassificationTrainer.Options().PredictionBatchSize, sequence = spec.MlNetMaxSequenceLength;
+        result.HeadroomRows = rows;
+        result.HeadroomSequence = sequence;
+        using TokenBatch all = tokenizer.Pad(BenchData.ExactLengthRows(tokenizer, rows, sequence));
+        using TokenBatch one = tokenizer.Pad(BenchData.ExactLengthRows(tokenizer, 1, sequence));
+        TimeForward(bare, one);
+        TimeForward(bare, all);
+        for (int round = 0; round < Math.Max(2, spec.Rounds); round++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            for (int r = 0; r < rows; r++) TimeForward(bare, one);
+            result.OneRowPerCallMsPerRow.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds / rows);
+            result.AllRowsInOneCallMsPerRow.Add(TimeForward(bare, all) / rows);
+            Log(spec, $"batching headroom, {rows} rows of {sequence} tokens: one row per call {result.OneRowPerCallMsPerRow[^1]:F1} ms/row, " +
+                      $"all in one call {result.AllRowsInOneCallMsPerRow[^1]:F1} ms/row");
+        }
     }
 
     static MlNetResult MeasureMlNet(InferenceSpec spec)
