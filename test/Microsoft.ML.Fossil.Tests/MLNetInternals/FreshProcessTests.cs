@@ -26,15 +26,7 @@ public class FreshProcessTests
     /// <summary>Runs the runner with extra environment variables.</summary>
     internal static (int ExitCode, string Output) RunRunner(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
-        string runner = RunnerPath();
-        Assert.True(File.Exists(runner), $"fresh-process runner not built: {runner}");
-        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h && File.Exists(h) ? h : "dotnet";
-        var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(runner);
-        foreach (string a in arguments) start.ArgumentList.Add(a);
-        if (environment is not null)
-            foreach (var (name, value) in environment) start.Environment[name] = value;
-        using Process process = Process.Start(start)!;
+        using Process process = StartRunner(environment, arguments);
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
         Task<string> stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
@@ -43,6 +35,20 @@ public class FreshProcessTests
             throw new TimeoutException("fresh-process runner did not finish in 3 minutes");
         }
         return (process.ExitCode, stderr.Result + stdout.Result);
+    }
+
+    /// <summary>Starts the runner with stdout and stderr redirected; the caller reads them and waits (or kills it).</summary>
+    internal static Process StartRunner(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
+    {
+        string runner = RunnerPath();
+        Assert.True(File.Exists(runner), $"fresh-process runner not built: {runner}");
+        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h && File.Exists(h) ? h : "dotnet";
+        var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(runner);
+        foreach (string a in arguments) start.ArgumentList.Add(a);
+        if (environment is not null)
+            foreach (var (name, value) in environment) start.Environment[name] = value;
+        return Process.Start(start)!;
     }
 
     [Fact]
