@@ -24,15 +24,19 @@ public class FreshProcessTests
     internal static (int ExitCode, string Output) RunRunner(params string[] arguments) => RunRunner(null, arguments);
 
     /// <summary>Runs the runner with extra environment variables.</summary>
-    internal static (int ExitCode, string Output) RunRunner(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
+    internal static (int ExitCode, string Output) RunRunner(IReadOnlyDictionary<string, string>? environment, params string[] arguments) =>
+        RunRunner(TimeSpan.FromMinutes(3), environment, arguments);
+
+    /// <summary>Runs the runner with extra environment variables, killing it after <paramref name="timeout"/>.</summary>
+    internal static (int ExitCode, string Output) RunRunner(TimeSpan timeout, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
         using Process process = StartRunner(environment, arguments);
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
         Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
+        if (!process.WaitForExit(timeout))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException("fresh-process runner did not finish in 3 minutes");
+            throw new TimeoutException($"fresh-process runner did not finish in {timeout.TotalMinutes:F0} minutes");
         }
         return (process.ExitCode, stderr.Result + stdout.Result);
     }
