@@ -185,7 +185,7 @@ public sealed class GlueRunner
             if (plan.Task is { } task)
                 fossil.Model.Columns = new Dictionary<string, string>(fossil.Model.Columns) { [TaskColumnsKey] = task.Name };
             if (Path.GetDirectoryName(zipPath) is { Length: > 0 } folder) Directory.CreateDirectory(folder);
-            ml.Model.Save(model, trainView.Schema, zipPath);
+            ml.Model.SaveAtomically(model, trainView.Schema, zipPath); // never a half-written zip at zipPath
         }
         finally
         {

@@ -27,7 +27,7 @@ using static NotebookOutput;
 //
 // This notebook fine-tunes all-MiniLM-L6-v2 with FOSSIL adapters to classify pairs of sentences, the shape of Glue's
 // MRPC (is the second sentence a paraphrase of the first?), in an ordinary ML.NET pipeline: load the data, build and
-// fit the pipeline, evaluate it with ML.NET's evaluator, save it with `mlContext.Model.Save`, load it back and
+// fit the pipeline, evaluate it with ML.NET's evaluator, save it with `mlContext.Model.SaveAtomically`, load it back and
 // predict with a `PredictionEngine`. The two sentences go through the transformer together, as one sequence
 // `[CLS] first [SEP] second [SEP]`, so that attention compares them word by word.
 //
@@ -190,15 +190,16 @@ Console.WriteLine(metrics.ConfusionMatrix.GetFormattedConfusionTable());
 
 // ## 6. Save
 //
-// `mlContext.Model.Save` writes the whole fitted pipeline into one zip. Only what was trained goes in
-// (the adapters and the head, about 1 MB here); the frozen backbone is referred to by the SHA-256 of its weights,
-// and `Model.Load` finds it again by that hash. `EmbedBackboneOnSave = true` in the options writes a self-contained
-// file instead, as large as the backbone.
+// `mlContext.Model.SaveAtomically` writes the whole fitted pipeline into one zip, as ML.NET's `Model.Save` does, but
+// into a temporary file that replaces the path only once complete: an interrupted save never leaves a half-written
+// model. Only what was trained goes in (the adapters and the head, about 1 MB here); the frozen backbone is referred
+// to by the SHA-256 of its weights, and `Model.Load` finds it again by that hash. `EmbedBackboneOnSave = true` in the
+// options writes a self-contained file instead, as large as the backbone.
 
 // [cell 14]
 string modelPath = Path.Combine(Path.GetTempPath(), "fossil-notebooks", "mrpc-model.zip");
 Directory.CreateDirectory(Path.GetDirectoryName(modelPath)!);
-ml.Model.Save(model, train.Schema, modelPath);
+ml.Model.SaveAtomically(model, train.Schema, modelPath);
 Console.WriteLine($"Saved {modelPath}: {new FileInfo(modelPath).Length / 1024.0:F0} KiB.");
 
 // ## 7. Load and predict

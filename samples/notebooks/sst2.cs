@@ -27,7 +27,7 @@ using static NotebookOutput;
 //
 // This notebook fine-tunes all-MiniLM-L6-v2 with FOSSIL adapters to tell positive sentences from negative ones,
 // the shape of Glue's SST-2, in an ordinary ML.NET pipeline: load the data, build and fit the pipeline, evaluate it
-// with ML.NET's evaluator, save it with `mlContext.Model.Save`, load it back and predict with a `PredictionEngine`.
+// with ML.NET's evaluator, save it with `mlContext.Model.SaveAtomically`, load it back and predict with a `PredictionEngine`.
 //
 // **Running it.** Open it in VS Code with Polyglot Notebooks (see *References*), or run it without any notebook
 // tooling as the .NET 10 file-based app generated from it: `dotnet run samples/notebooks/sst2.cs`. CI runs that app
@@ -183,15 +183,16 @@ Console.WriteLine(metrics.ConfusionMatrix.GetFormattedConfusionTable());
 
 // ## 6. Save
 //
-// `mlContext.Model.Save` writes the whole fitted pipeline into one zip. Only what was trained goes in
-// (the adapters and the head, about 1 MB here); the frozen backbone is referred to by the SHA-256 of its weights,
-// and `Model.Load` finds it again by that hash. `EmbedBackboneOnSave = true` in the options writes a self-contained
-// file instead, as large as the backbone.
+// `mlContext.Model.SaveAtomically` writes the whole fitted pipeline into one zip, as ML.NET's `Model.Save` does, but
+// into a temporary file that replaces the path only once complete: an interrupted save never leaves a half-written
+// model. Only what was trained goes in (the adapters and the head, about 1 MB here); the frozen backbone is referred
+// to by the SHA-256 of its weights, and `Model.Load` finds it again by that hash. `EmbedBackboneOnSave = true` in the
+// options writes a self-contained file instead, as large as the backbone.
 
 // [cell 14]
 string modelPath = Path.Combine(Path.GetTempPath(), "fossil-notebooks", "sst2-model.zip");
 Directory.CreateDirectory(Path.GetDirectoryName(modelPath)!);
-ml.Model.Save(model, train.Schema, modelPath);
+ml.Model.SaveAtomically(model, train.Schema, modelPath);
 Console.WriteLine($"Saved {modelPath}: {new FileInfo(modelPath).Length / 1024.0:F0} KiB.");
 
 // ## 7. Load and predict

@@ -27,7 +27,7 @@ using static NotebookOutput;
 // This notebook fine-tunes all-MiniLM-L6-v2 with FOSSIL adapters to score how similar two sentences are, from 0 to
 // 5, the shape of Glue's STS-B: a regression rather than a classification. In an ordinary ML.NET pipeline it loads
 // the data, builds and fits the pipeline, evaluates it with ML.NET's regression evaluator and the correlations Glue
-// reports, saves it with `mlContext.Model.Save`, loads it back and predicts with a `PredictionEngine`.
+// reports, saves it with `mlContext.Model.SaveAtomically`, loads it back and predicts with a `PredictionEngine`.
 //
 // **Running it.** Open it in VS Code with Polyglot Notebooks (see *References*), or run it without any notebook
 // tooling as the .NET 10 file-based app generated from it: `dotnet run samples/notebooks/stsb.cs`. CI runs that app
@@ -204,15 +204,16 @@ Console.WriteLine($"Pearson {Pearson(predicted, truth):F3}, Spearman {Pearson(Ra
 
 // ## 6. Save
 //
-// `mlContext.Model.Save` writes the whole fitted pipeline into one zip. Only what was trained goes in
-// (the adapters and the head, about 1 MB here); the frozen backbone is referred to by the SHA-256 of its weights,
-// and `Model.Load` finds it again by that hash. `EmbedBackboneOnSave = true` in the options writes a self-contained
-// file instead, as large as the backbone.
+// `mlContext.Model.SaveAtomically` writes the whole fitted pipeline into one zip, as ML.NET's `Model.Save` does, but
+// into a temporary file that replaces the path only once complete: an interrupted save never leaves a half-written
+// model. Only what was trained goes in (the adapters and the head, about 1 MB here); the frozen backbone is referred
+// to by the SHA-256 of its weights, and `Model.Load` finds it again by that hash. `EmbedBackboneOnSave = true` in the
+// options writes a self-contained file instead, as large as the backbone.
 
 // [cell 14]
 string modelPath = Path.Combine(Path.GetTempPath(), "fossil-notebooks", "stsb-model.zip");
 Directory.CreateDirectory(Path.GetDirectoryName(modelPath)!);
-ml.Model.Save(model, train.Schema, modelPath);
+ml.Model.SaveAtomically(model, train.Schema, modelPath);
 Console.WriteLine($"Saved {modelPath}: {new FileInfo(modelPath).Length / 1024.0:F0} KiB.");
 
 // ## 7. Load and predict

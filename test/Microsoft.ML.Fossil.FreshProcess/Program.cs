@@ -11,7 +11,9 @@ namespace Microsoft.ML.Fossil.FreshProcess;
 /// writes everything observable as JSON for the tests to compare with the saving process.
 /// </summary>
 /// <remarks>
-/// <c>transform &lt;model.zip&gt; &lt;input.tsv&gt; &lt;output.json&gt;</c>
+/// <c>transform &lt;model.zip&gt; &lt;input.tsv&gt; &lt;output.json&gt;</c> (this command never names a Fossil
+/// type: the library is loaded by <c>Model.Load</c> alone; the reliability commands in
+/// <see cref="ReliabilityCommands"/> use its API)
 /// <list type="bullet">
 /// <item>The input schema saved with the model says how to read the TSV (no header, tab-separated,
 /// no quoting): one field per scalar column, one field per slot of a fixed-size vector column,
@@ -23,6 +25,7 @@ namespace Microsoft.ML.Fossil.FreshProcess;
 /// compare them bit for bit.</item>
 /// </list>
 /// Exit code 0 on success, 1 on a load or transform error (message on stderr), 2 on bad usage.
+/// <para>The other commands (for the reliability tests): see <see cref="ReliabilityCommands"/>.</para>
 /// </remarks>
 public static class Program
 {
@@ -30,9 +33,12 @@ public static class Program
     /// <param name="args">See the class remarks.</param>
     public static int Main(string[] args)
     {
-        if (args.Length != 4 || args[0] != "transform")
+        if (args.Length > 0 && args[0] != "transform")
+            return ReliabilityCommands.Run(args);
+        if (args.Length != 4)
         {
             Console.Error.WriteLine("usage: Microsoft.ML.Fossil.FreshProcess transform <model.zip> <input.tsv> <output.json>");
+            Console.Error.WriteLine(ReliabilityCommands.Usage);
             return 2;
         }
         try
@@ -85,7 +91,7 @@ public static class Program
     }
 
     /// <summary>TextLoader columns reading the TSV layout described in the class remarks.</summary>
-    static TextLoader.Column[] TextColumnsFor(DataViewSchema schema)
+    internal static TextLoader.Column[] TextColumnsFor(DataViewSchema schema)
     {
         var columns = new List<TextLoader.Column>();
         int field = 0;

@@ -127,6 +127,30 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void A_missing_label_column_and_infinite_regression_labels_are_named()
+    {
+        IDataView noLabel = ml.Data.LoadFromEnumerable(new[] { new ScoredRow { Text = "a", Score = 1 }, new ScoredRow { Text = "b", Score = 2 } });
+        var missing = Assert.Throws<ArgumentOutOfRangeException>(() => ml.MulticlassClassification.Trainers.FossilTextClassification(Options()).Fit(noLabel));
+        Assert.Contains("label column 'Label'", missing.Message);
+        Assert.Contains("column not found", missing.Message);
+
+        foreach (float infinite in new[] { float.PositiveInfinity, float.NegativeInfinity })
+        {
+            IDataView regression = ml.Data.LoadFromEnumerable(new[]
+            {
+                new ScoredRow { Text = "a", Score = 1 }, new ScoredRow { Text = "b", Score = 3 }, new ScoredRow { Text = "c", Score = infinite },
+            });
+            var e = Assert.Throws<ArgumentException>(() => ml.Regression.Trainers.FossilSentenceSimilarity(new FossilSentenceSimilarityTrainer.Options
+            {
+                Sentence1ColumnName = "Text", Sentence2ColumnName = null, LabelColumnName = "Score",
+                Backbone = BackboneSource.HuggingFaceFolder(backbone.Folder), Epochs = 1, MaxSequenceLength = 32, Rank = 8,
+            }).Fit(regression));
+            Assert.Contains("Row 3 of the training data has a non-finite label", e.Message);
+            Assert.Contains("'Score'", e.Message);
+        }
+    }
+
+    [Fact]
     public void Diverging_training_stops_with_the_epoch_and_step_and_returns_no_model()
     {
         var trainer = ml.MulticlassClassification.Trainers.FossilTextClassification(Options(o =>

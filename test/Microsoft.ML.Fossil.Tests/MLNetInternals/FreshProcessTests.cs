@@ -24,7 +24,25 @@ public class FreshProcessTests
     internal static (int ExitCode, string Output) RunRunner(params string[] arguments) => RunRunner(null, arguments);
 
     /// <summary>Runs the runner with extra environment variables.</summary>
-    internal static (int ExitCode, string Output) RunRunner(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
+    internal static (int ExitCode, string Output) RunRunner(IReadOnlyDictionary<string, string>? environment, params string[] arguments) =>
+        RunRunner(TimeSpan.FromMinutes(3), environment, arguments);
+
+    /// <summary>Runs the runner with extra environment variables, killing it after <paramref name="timeout"/>.</summary>
+    internal static (int ExitCode, string Output) RunRunner(TimeSpan timeout, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
+    {
+        using Process process = StartRunner(environment, arguments);
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"fresh-process runner did not finish in {timeout.TotalMinutes:F0} minutes");
+        }
+        return (process.ExitCode, stderr.Result + stdout.Result);
+    }
+
+    /// <summary>Starts the runner with stdout and stderr redirected; the caller reads them and waits (or kills it).</summary>
+    internal static Process StartRunner(IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {
         string runner = RunnerPath();
         Assert.True(File.Exists(runner), $"fresh-process runner not built: {runner}");
@@ -34,15 +52,7 @@ public class FreshProcessTests
         foreach (string a in arguments) start.ArgumentList.Add(a);
         if (environment is not null)
             foreach (var (name, value) in environment) start.Environment[name] = value;
-        using Process process = Process.Start(start)!;
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException("fresh-process runner did not finish in 3 minutes");
-        }
-        return (process.ExitCode, stderr.Result + stdout.Result);
+        return Process.Start(start)!;
     }
 
     [Fact]
