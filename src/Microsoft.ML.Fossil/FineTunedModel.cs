@@ -56,6 +56,21 @@ public static class FossilBackbones
     public static bool MergeAdaptersOnLoad { get; set; } =
         Environment.GetEnvironmentVariable(MergeVariable) is not { } value || !(value == "0" || value.Equals("false", StringComparison.OrdinalIgnoreCase));
 
+    /// <summary>Environment variable setting the default of <see cref="MapWeightFiles"/> ("0"/"false" to copy weights into memory).</summary>
+    public const string MapVariable = "FOSSIL_MAP_WEIGHT_FILES";
+
+    /// <summary>
+    /// Whether backbone weights read from safetensors files are mapped copy-on-write instead of copied
+    /// (default true, or the value of <see cref="MapVariable"/>). Mapped, a load copies nothing and
+    /// processes that use the same backbone share its pages through the page cache; merging adapters
+    /// copies only the pages it writes. The file must then not be rewritten in place while a model uses
+    /// it: truncating it can crash the process (SIGBUS), as with any memory-mapped file. Replace backbone
+    /// files by writing a new file and renaming it over the old one (the hub download does), or set this
+    /// to false to read weights into the process's own memory.
+    /// </summary>
+    public static bool MapWeightFiles { get; set; } =
+        Environment.GetEnvironmentVariable(MapVariable) is not { } value || !(value == "0" || value.Equals("false", StringComparison.OrdinalIgnoreCase));
+
     internal static IReadOnlyList<string> SearchFolders()
     {
         var folders = new List<string>();

@@ -22,37 +22,68 @@ internal static class CheckpointFiles
     /// <summary>
     /// Reads a <c>.safetensors</c> file. The header is checked first (JSON object, known dtypes,
     /// offsets inside the file and consistent with the shapes), so a corrupt or hostile header
-    /// fails with <see cref="InvalidDataException"/> instead of a huge allocation. Each tensor's
-    /// bytes are then read from the file straight into its storage, in file order: one copy, as
-    /// a plain read of the file makes. The caller owns the returned tensors.
+    /// fails with <see cref="InvalidDataException"/> instead of a huge allocation. The tensors are
+    /// then views of the file mapped copy-on-write (libtorch's <c>from_file</c>, MAP_PRIVATE), as
+    /// safetensors' own loaders do: nothing is copied, pages come from the page cache when first
+    /// touched, and writing a weight (merging an adapter) copies only that page, never the file.
+    /// A tensor whose offset is not a multiple of its element size, and every tensor when
+    /// <paramref name="map"/> is false, is read from the file straight into its own storage (one copy).
+    /// The caller owns the returned tensors.
     /// </summary>
-    internal static Dictionary<string, Tensor> ReadSafetensors(string path)
+    internal static Dictionary<string, Tensor> ReadSafetensors(string path, bool map = true)
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors data is little-endian; this machine is not.");
-        // No FileStream buffer: large reads go from the page cache into the tensors directly.
+        List<SafetensorsEntry> entries;
+        long dataStart, fileLength;
+        // No FileStream buffer: the few tensors read rather than mapped go from the page cache into their storage directly.
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
-        List<SafetensorsEntry> entries = ReadSafetensorsHeader(stream, path, out long dataStart);
+        entries = ReadSafetensorsHeader(stream, path, out dataStart);
+        fileLength = stream.Length;
+
+        var mapped = new Dictionary<ScalarType, Tensor>();
         var result = new Dictionary<string, Tensor>(entries.Count, StringComparer.Ordinal);
         try
         {
             foreach (SafetensorsEntry entry in entries.OrderBy(e => e.Begin))
             {
-                Tensor tensor = empty(entry.Shape, dtype: entry.Type);
-                result.Add(entry.Name, tensor);
-                stream.Position = dataStart + entry.Begin;
-                ReadInto(stream, tensor, path);
+                long count = entry.Shape.Aggregate(1L, (a, b) => a * b), offset = dataStart + entry.Begin;
+                if (map && count > 0 && offset % entry.ElementSize == 0)
+                {
+                    // The whole file as one flat tensor of this dtype, mapped once per dtype.
+                    if (!mapped.TryGetValue(entry.Type, out Tensor? whole))
+                        mapped[entry.Type] = whole = from_file(path, shared: false, size: fileLength / entry.ElementSize, dtype: entry.Type);
+                    using Tensor flat = whole.narrow(0, offset / entry.ElementSize, count);
+                    result.Add(entry.Name, flat.view(entry.Shape));
+                }
+                else
+                {
+                    Tensor tensor = empty(entry.Shape, dtype: entry.Type);
+                    result.Add(entry.Name, tensor);
+                    stream.Position = offset;
+                    ReadInto(stream, tensor, path);
+                }
             }
             return result;
+        }
+        catch (Exception e) when (e is not InvalidDataException)
+        {
+            foreach (Tensor tensor in result.Values) tensor.Dispose();
+            throw new InvalidDataException($"'{path}' could not be read as safetensors: {e.Message}", e);
         }
         catch
         {
             foreach (Tensor tensor in result.Values) tensor.Dispose();
             throw;
         }
+        finally
+        {
+            // The views keep the mapping alive; these handles are not needed any more.
+            foreach (Tensor whole in mapped.Values) whole.Dispose();
+        }
     }
 
     /// <summary>One tensor of a safetensors header, validated.</summary>
-    sealed record SafetensorsEntry(string Name, ScalarType Type, long[] Shape, long Begin);
+    sealed record SafetensorsEntry(string Name, ScalarType Type, int ElementSize, long[] Shape, long Begin);
 
     /// <summary>Fills a contiguous tensor's storage from the stream (in pieces below 2 GiB, the largest span).</summary>
     static void ReadInto(Stream stream, Tensor tensor, string path)
@@ -163,7 +194,7 @@ internal static class CheckpointFiles
             throw bad($"tensor '{name}' ends at byte {end} of the data but the file holds only {dataLength} data bytes");
         if (end - begin != bytes)
             throw bad($"tensor '{name}' has {end - begin} data bytes but dtype {dtype.GetString()} and shape {shape.GetRawText()} need {bytes}");
-        return new SafetensorsEntry(name, type, [.. dims], begin);
+        return new SafetensorsEntry(name, type, elementSize, [.. dims], begin);
     }
 
     /// <summary>

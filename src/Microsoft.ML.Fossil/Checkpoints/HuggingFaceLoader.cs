@@ -160,9 +160,9 @@ public static class HuggingFaceLoader
         using var scope = NewDisposeScope();
         Dictionary<string, Tensor> result = Path.GetFileName(found) switch
         {
-            SafetensorsFileName => CheckpointFiles.ReadSafetensors(found),
+            SafetensorsFileName => CheckpointFiles.ReadSafetensors(found, FossilBackbones.MapWeightFiles),
             PyTorchFileName => CheckpointFiles.ReadPyTorch(found),
-            SafetensorsIndexFileName => ReadSharded(folder, found, CheckpointFiles.ReadSafetensors),
+            SafetensorsIndexFileName => ReadSharded(folder, found, shard => CheckpointFiles.ReadSafetensors(shard, FossilBackbones.MapWeightFiles)),
             _ => ReadSharded(folder, found, CheckpointFiles.ReadPyTorch),
         };
         foreach (Tensor tensor in result.Values) tensor.MoveToOuterDisposeScope();
