@@ -174,7 +174,7 @@ public static class Program
                         Sequence = int.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture), WarmupSteps = 0, MeasuredSteps = 1,
                         Round = 1, Seed = settings.Seed, RobertaFolder = robertaFolder, AdapterInitSamples = 1,
                     };
-                    TrainResult? train = RunChildProcess<TrainSpec, TrainResult>("train", spec, settings, out string? error);
+                    TrainResult? train = RunChildProcess<TrainSpec, TrainResult>("train", spec, settings, out string? error, MemoryProbeEnvironment);
                     train ??= new TrainResult { Model = model, Config = config, Batch = spec.Batch, Sequence = spec.Sequence, Round = 1 };
                     train.MemoryProbe = true;
                     if (error is not null)
@@ -227,8 +227,18 @@ public static class Program
         }
     }
 
+    /// <summary>
+    /// glibc raises its mmap threshold each time a large block is freed (up to 32 MiB), after which
+    /// tensors come from the heap and freed memory stays resident, so peak RSS depends on the order of
+    /// allocations more than on what is alive: it varied by 300+ MiB between adapter configurations with
+    /// the same activations. A fixed 128 KiB threshold maps every tensor of that size on its own and
+    /// returns it when freed, so a probe's peak RSS follows the peak of live memory. Probes are not timed.
+    /// </summary>
+    static readonly Dictionary<string, string> MemoryProbeEnvironment = new() { ["MALLOC_MMAP_THRESHOLD_"] = "131072" };
+
     /// <summary>Runs this program again as "--child KIND SPEC RESULT" and reads its JSON result.</summary>
-    static TResult? RunChildProcess<TSpec, TResult>(string kind, TSpec spec, RunSettings settings, out string? error) where TResult : class
+    static TResult? RunChildProcess<TSpec, TResult>(string kind, TSpec spec, RunSettings settings, out string? error,
+        IReadOnlyDictionary<string, string>? environment = null) where TResult : class
     {
         error = null;
         string folder = Directory.CreateTempSubdirectory("fossil-bench-child-").FullName;
@@ -239,6 +249,7 @@ public static class Program
             string self = Environment.ProcessPath ?? "dotnet";
             var start = new ProcessStartInfo(self) { UseShellExecute = false };
             if (settings.Threads > 0) start.Environment[ThreadsVariable] = settings.Threads.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            foreach (var (name, value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
             if (Path.GetFileNameWithoutExtension(self) == "dotnet") start.ArgumentList.Add(typeof(Program).Assembly.Location);
             foreach (string a in new[] { ChildFlag, kind, specPath, resultPath }) start.ArgumentList.Add(a);
             using Process child = Process.Start(start) ?? throw new InvalidOperationException("The child process did not start.");

@@ -105,7 +105,7 @@ internal sealed record RunSettings
         WarmupSteps = 1,
         MeasuredSteps = 3,
         ProfileRounds = 7,
-        MemoryProbes = ["minilm:32:128"],
+        MemoryProbes = ["minilm:32:128", "roberta-base:32:128"],
         ProfileConfigs = [Benchmarks.Macro.TrainConfigs.Floor, Benchmarks.Macro.TrainConfigs.Fossil, Benchmarks.Macro.TrainConfigs.Lora, Benchmarks.Macro.TrainConfigs.Full],
         InferenceBatch = 2,
         InferenceSequence = 32,

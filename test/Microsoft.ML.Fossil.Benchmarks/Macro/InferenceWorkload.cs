@@ -236,14 +236,25 @@ internal static class InferenceWorkload
                 Log(spec, $"{spec.Batch}x{spec.Sequence} {name}: median {Stats.Median(times):F0} ms");
             }
         }
-        if (spec.MlNetInference) MeasureBatchingHeadroom(spec, bare, tokenizer, result);
+        if (spec.MlNetInference) MeasureBatchingHeadroom(spec, bare, result);
         return result;
     }
 
     /// <summary>One row per forward call vs all rows in one call, same rows, no padding: what batching can gain at most.</summary>
-    static void MeasureBatchingHeadroom(InferenceSpec spec, SequenceClassifier bare, TextEncoder tokenizer, InferenceResult result)
+    static void MeasureBatchingHeadroom(InferenceSpec spec, SequenceClassifier bare, InferenceResult result)
     {
         int rows = new FossilTextClassificationTrainer.Options().PredictionBatchSize, sequence = spec.MlNetMaxSequenceLength;
+        TextEncoder tokenizer;
+        if (spec.Model == BenchModels.MiniLm)
+        {
+            LoadedBackbone backbone = BenchModels.Source(spec.Model, null).Load();
+            tokenizer = backbone.CreateTextEncoder(sequence);
+            backbone.Encoder.Dispose();
+        }
+        else
+        {
+            tokenizer = TextEncoder.FromHuggingFaceFolder(spec.RobertaFolder!, sequence);
+        }
         result.HeadroomRows = rows;
         result.HeadroomSequence = sequence;
         using TokenBatch all = tokenizer.Pad(BenchData.ExactLengthRows(tokenizer, rows, sequence));
