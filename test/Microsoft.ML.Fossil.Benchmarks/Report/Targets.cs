@@ -52,7 +52,11 @@ internal static class Targets
             if (memory && lora is not null)
                 checks.Add(Check("FOSSIL peak training memory <= LoRA's", scope, (double)fossil.PeakRssBytes / lora.PeakRssBytes, 1.0, Bound.AtMost,
                     $"peak RSS FOSSIL {Summaries.Mib(fossil.PeakRssBytes)} MiB vs LoRA {Summaries.Mib(lora.PeakRssBytes)} MiB " +
-                    $"(over the loaded model: {Summaries.Mib(fossil.PeakRssBytes - fossil.RssBeforeBytes)} vs {Summaries.Mib(lora.PeakRssBytes - lora.RssBeforeBytes)} MiB)"));
+                    $"(over the loaded model: {Summaries.Mib(fossil.PeakRssBytes - fossil.RssBeforeBytes)} vs {Summaries.Mib(lora.PeakRssBytes - lora.RssBeforeBytes)} MiB)" +
+                    (Get(TrainConfigs.LoraMatched) is { } matched
+                        ? $"; LoRA with as many trainable parameters as FOSSIL r=64 ({TrainConfigs.Label(TrainConfigs.LoraMatched, 1)}): " +
+                          $"{Summaries.Mib(matched.PeakRssBytes)} MiB ({F((double)fossil.PeakRssBytes / matched.PeakRssBytes, "F3")} x)"
+                        : "")));
             if (memory && lora is not null && full is not null)
                 checks.Add(Check("LoRA's peak training memory < full fine-tuning's", scope, (double)lora.PeakRssBytes / full.PeakRssBytes, 1.0, Bound.Below,
                     $"peak RSS LoRA {Summaries.Mib(lora.PeakRssBytes)} MiB vs full {Summaries.Mib(full.PeakRssBytes)} MiB"));
