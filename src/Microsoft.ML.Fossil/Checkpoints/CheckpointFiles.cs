@@ -32,53 +32,67 @@ internal static class CheckpointFiles
     /// </summary>
     internal static Dictionary<string, Tensor> ReadSafetensors(string path, bool map = true)
     {
-        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors data is little-endian; this machine is not.");
-        List<SafetensorsEntry> entries;
-        long dataStart, fileLength;
-        // No FileStream buffer: the few tensors read rather than mapped go from the page cache into their storage directly.
+        // No FileStream buffer: the tensors read rather than mapped go from the page cache into their storage directly.
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
-        entries = ReadSafetensorsHeader(stream, path, out dataStart);
-        fileLength = stream.Length;
-
+        long fileLength = stream.Length;
         var mapped = new Dictionary<ScalarType, Tensor>();
+        try
+        {
+            return ReadSafetensors(stream, path, !map ? null : (entry, offset, count) =>
+            {
+                if (offset % entry.ElementSize != 0) return null;
+                // The whole file as one flat tensor of this dtype, mapped once per dtype.
+                if (!mapped.TryGetValue(entry.Type, out Tensor? whole))
+                    mapped[entry.Type] = whole = from_file(path, shared: false, size: fileLength / entry.ElementSize, dtype: entry.Type);
+                using Tensor flat = whole.narrow(0, offset / entry.ElementSize, count);
+                return flat.view(entry.Shape);
+            });
+        }
+        finally
+        {
+            // The views keep the mapping alive; these handles are not needed any more.
+            foreach (Tensor whole in mapped.Values) whole.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Reads safetensors from a seekable stream (a model file's entry): the same header checks as
+    /// <see cref="ReadSafetensors(string, bool)"/>, every tensor read into its own storage.
+    /// <paramref name="source"/> names the stream in errors. The caller owns the returned tensors.
+    /// </summary>
+    internal static Dictionary<string, Tensor> ReadSafetensors(Stream stream, string source) => ReadSafetensors(stream, source, view: null);
+
+    /// <summary>
+    /// Validates the header, then makes each tensor: <paramref name="view"/>'s tensor for (entry, absolute
+    /// offset, element count) when it gives one, otherwise one read from the stream into fresh storage.
+    /// </summary>
+    static Dictionary<string, Tensor> ReadSafetensors(Stream stream, string source, Func<SafetensorsEntry, long, long, Tensor?>? view)
+    {
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors data is little-endian; this machine is not.");
+        List<SafetensorsEntry> entries = ReadSafetensorsHeader(stream, source, out long dataStart);
         var result = new Dictionary<string, Tensor>(entries.Count, StringComparer.Ordinal);
         try
         {
             foreach (SafetensorsEntry entry in entries.OrderBy(e => e.Begin))
             {
                 long count = entry.Shape.Aggregate(1L, (a, b) => a * b), offset = dataStart + entry.Begin;
-                if (map && count > 0 && offset % entry.ElementSize == 0)
+                if (count > 0 && view?.Invoke(entry, offset, count) is { } mappedView)
                 {
-                    // The whole file as one flat tensor of this dtype, mapped once per dtype.
-                    if (!mapped.TryGetValue(entry.Type, out Tensor? whole))
-                        mapped[entry.Type] = whole = from_file(path, shared: false, size: fileLength / entry.ElementSize, dtype: entry.Type);
-                    using Tensor flat = whole.narrow(0, offset / entry.ElementSize, count);
-                    result.Add(entry.Name, flat.view(entry.Shape));
+                    result.Add(entry.Name, mappedView);
+                    continue;
                 }
-                else
-                {
-                    Tensor tensor = empty(entry.Shape, dtype: entry.Type);
-                    result.Add(entry.Name, tensor);
-                    stream.Position = offset;
-                    ReadInto(stream, tensor, path);
-                }
+                Tensor tensor = empty(entry.Shape, dtype: entry.Type);
+                result.Add(entry.Name, tensor);
+                stream.Position = offset;
+                ReadInto(stream, tensor, source);
             }
             return result;
         }
-        catch (Exception e) when (e is not InvalidDataException)
+        catch (Exception e)
         {
             foreach (Tensor tensor in result.Values) tensor.Dispose();
-            throw new InvalidDataException($"'{path}' could not be read as safetensors: {e.Message}", e);
-        }
-        catch
-        {
-            foreach (Tensor tensor in result.Values) tensor.Dispose();
-            throw;
-        }
-        finally
-        {
-            // The views keep the mapping alive; these handles are not needed any more.
-            foreach (Tensor whole in mapped.Values) whole.Dispose();
+            if (e is InvalidDataException) throw;
+            throw new InvalidDataException($"'{source}' could not be read as safetensors: {e.Message}", e);
         }
     }
 
@@ -88,7 +102,7 @@ internal static class CheckpointFiles
     /// <summary>Fills a contiguous tensor's storage from the stream (in pieces below 2 GiB, the largest span).</summary>
     static void ReadInto(Stream stream, Tensor tensor, string path)
     {
-        Tensor flat = tensor.view(-1);
+        using Tensor flat = tensor.view(-1);
         long elements = flat.NumberOfElements, elementSize = tensor.ElementSize;
         long piece = Math.Max(1, (1L << 30) / elementSize);
         for (long start = 0; start < elements; start += piece)
@@ -103,10 +117,9 @@ internal static class CheckpointFiles
                 throw new InvalidDataException($"'{path}' is not a valid safetensors file: it ended inside tensor data.", e);
             }
         }
-        flat.Dispose();
     }
 
-    static List<SafetensorsEntry> ReadSafetensorsHeader(FileStream stream, string path, out long dataStart)
+    static List<SafetensorsEntry> ReadSafetensorsHeader(Stream stream, string path, out long dataStart)
     {
         InvalidDataException Bad(string why) => new($"'{path}' is not a valid safetensors file: {why}.");
 

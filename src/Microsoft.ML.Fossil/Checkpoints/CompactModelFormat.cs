@@ -87,14 +87,14 @@ public static class CompactModelFormat
         }
     }
 
-    /// <summary>Reads safetensors bytes; <paramref name="entry"/> names the source in errors.</summary>
+    /// <summary>Reads safetensors bytes (header checked as for backbone files); <paramref name="entry"/> names the source in errors.</summary>
     public static Dictionary<string, Tensor> FromSafetensors(byte[] bytes, string entry)
     {
         ArgumentNullException.ThrowIfNull(bytes);
         try
         {
             using var stream = new MemoryStream(bytes, writable: false);
-            return Safetensors.LoadStateDict(stream, leaveOpen: false);
+            return CheckpointFiles.ReadSafetensors(stream, entry);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
