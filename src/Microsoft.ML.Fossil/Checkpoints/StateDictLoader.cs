@@ -96,7 +96,7 @@ public static class StateDictLoader
                 {
                     // A skeleton (see EncoderModel.FromStateDict): the checkpoint's tensor becomes the
                     // parameter itself; a tensor allowed to be missing gets empty storage for its initialiser.
-                    owners ??= module.named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
+                    owners ??= ModulesByName(module);
                     Tensor adopted = stateDict.TryGetValue(name, out Tensor? stored) ? stored.to(tensor.dtype, CPU)
                                                                                   : empty(tensor.shape, dtype: tensor.dtype);
                     Adopt(module, owners, name, adopted);
@@ -112,12 +112,21 @@ public static class StateDictLoader
         return new StateDictLoadReport(loaded, leftInitialised, ignored);
     }
 
+    /// <summary>Every submodule of <paramref name="root"/> by its dotted name.</summary>
+    internal static Dictionary<string, nn.Module> ModulesByName(nn.Module root) =>
+        root.named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
+
+    /// <summary>The module that holds the state-dict tensor <paramref name="name"/>, and the tensor's name within it.</summary>
+    internal static (nn.Module Owner, string Attribute) OwnerOf(nn.Module root, IReadOnlyDictionary<string, nn.Module> modules, string name)
+    {
+        int dot = name.LastIndexOf('.');
+        return (dot < 0 ? root : modules[name[..dot]], name[(dot + 1)..]);
+    }
+
     /// <summary>Makes <paramref name="value"/> the parameter <paramref name="name"/> of its owning module (shares its storage).</summary>
     static void Adopt(nn.Module root, Dictionary<string, nn.Module> owners, string name, Tensor value)
     {
-        int dot = name.LastIndexOf('.');
-        string attribute = name[(dot + 1)..];
-        nn.Module owner = dot < 0 ? root : owners[name[..dot]];
+        var (owner, attribute) = OwnerOf(root, owners, name);
         // The parameter outlives any dispose scope the caller is in.
         var parameter = (TorchSharp.Modules.Parameter)new TorchSharp.Modules.Parameter(value, requires_grad: true).DetachFromDisposeScope();
         switch (owner, attribute)

@@ -110,42 +110,33 @@ public sealed class EncoderModel : nn.Module<Tensor, Tensor, Tensor, Tensor>
     {
         using var noGrad = no_grad();
         foreach (var (_, child) in module.named_modules())
-        {
-            switch (child)
-            {
-                case TorchSharp.Modules.Linear linear:
-                    nn.init.normal_(linear.weight, 0, initializerRange);
-                    if (linear.bias is not null) nn.init.zeros_(linear.bias);
-                    break;
-                case EmbeddingTable embedding:
-                    nn.init.normal_(embedding.Weight, 0, initializerRange);
-                    if (embedding.PaddingIndex is { } padding) embedding.Weight[padding].zero_();
-                    break;
-                case TorchSharp.Modules.LayerNorm norm:
-                    nn.init.ones_(norm.weight!);
-                    nn.init.zeros_(norm.bias!);
-                    break;
-            }
-        }
+            if (child is TorchSharp.Modules.Linear or EmbeddingTable or TorchSharp.Modules.LayerNorm)
+                foreach (var (name, parameter) in child.named_parameters(recurse: false))
+                    InitializeTensor(child, name, parameter, initializerRange);
     }
 
-    /// <summary>
-    /// Hugging Face's initial values for the named tensors only (those a checkpoint was allowed to lack):
-    /// zero biases, unit LayerNorm weights, normal(0, range) for the other weights.
-    /// </summary>
+    /// <summary>The same initial values for the named tensors only (those a checkpoint was allowed to lack).</summary>
     static void InitializeTensors(nn.Module module, IEnumerable<string> names, double initializerRange)
     {
         using var noGrad = no_grad();
         Dictionary<string, Tensor> tensors = module.state_dict();
-        var modules = module.named_modules().ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
+        Dictionary<string, nn.Module> modules = Checkpoints.StateDictLoader.ModulesByName(module);
         foreach (string name in names)
         {
-            Tensor tensor = tensors[name];
-            int dot = name.LastIndexOf('.');
-            nn.Module? owner = dot < 0 ? module : modules.GetValueOrDefault(name[..dot]);
-            if (name.EndsWith(".bias", StringComparison.Ordinal)) nn.init.zeros_(tensor);
-            else if (owner is TorchSharp.Modules.LayerNorm) nn.init.ones_(tensor);
-            else nn.init.normal_(tensor, 0, initializerRange);
+            var (owner, attribute) = Checkpoints.StateDictLoader.OwnerOf(module, modules, name);
+            InitializeTensor(owner, attribute, tensors[name], initializerRange);
+        }
+    }
+
+    /// <summary>One tensor of a linear, embedding or LayerNorm module: biases zero, LayerNorm weights one, other weights normal(0, range) with an embedding's padding row zero.</summary>
+    static void InitializeTensor(nn.Module owner, string attribute, Tensor tensor, double initializerRange)
+    {
+        if (attribute == "bias") nn.init.zeros_(tensor);
+        else if (owner is TorchSharp.Modules.LayerNorm) nn.init.ones_(tensor);
+        else
+        {
+            nn.init.normal_(tensor, 0, initializerRange);
+            if (owner is EmbeddingTable { PaddingIndex: { } padding }) tensor[padding].zero_();
         }
     }
 }

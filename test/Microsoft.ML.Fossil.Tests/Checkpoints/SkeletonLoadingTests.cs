@@ -37,6 +37,22 @@ public class SkeletonLoadingTests
     }
 
     [Fact]
+    public void A_fresh_encoder_gets_hugging_face_initial_values()
+    {
+        using EncoderModel model = new(TinyRoberta(), addPoolingLayer: true);
+        double range = model.Config.InitializerRange;
+        foreach (var (name, tensor) in model.state_dict())
+        {
+            if (name.EndsWith(".bias", StringComparison.Ordinal)) Assert.True(tensor.eq(0).all().ToBoolean(), $"{name} is not zero");
+            else if (name.Contains("LayerNorm", StringComparison.Ordinal)) Assert.True(tensor.eq(1).all().ToBoolean(), $"{name} is not one");
+            else Assert.InRange(tensor.std().ToDouble(), range * 0.7, range * 1.3);
+        }
+        // RoBERTa's padding index 1: a zero row in the word and position tables.
+        Assert.True(model.state_dict()["embeddings.word_embeddings.weight"][1].eq(0).all().ToBoolean());
+        Assert.True(model.state_dict()["embeddings.position_embeddings.weight"][1].eq(0).all().ToBoolean());
+    }
+
+    [Fact]
     public void Tensors_a_checkpoint_may_lack_get_hugging_face_initial_values()
     {
         using var dir = new TempFolder();
