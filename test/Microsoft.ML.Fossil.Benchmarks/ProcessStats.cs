@@ -7,10 +7,10 @@ namespace Microsoft.ML.Fossil.Benchmarks;
 internal static partial class ProcessStats
 {
     /// <summary>Resident set size now (VmRSS), bytes; 0 where /proc is not available.</summary>
-    public static long Rss() => StatusField("VmRSS:");
+    public static long Rss() => TestShared.ProcessMemory.StatusBytes("VmRSS") ?? 0;
 
     /// <summary>Peak resident set size (VmHWM) since the process started or since <see cref="ResetPeak"/>, bytes.</summary>
-    public static long PeakRss() => StatusField("VmHWM:");
+    public static long PeakRss() => TestShared.ProcessMemory.StatusBytes("VmHWM") ?? 0;
 
     /// <summary>
     /// Resets VmHWM to the current RSS (Linux >= 4.0: "5" written to /proc/self/clear_refs), so that
@@ -27,23 +27,6 @@ internal static partial class ProcessStats
         {
             return false;
         }
-    }
-
-    static long StatusField(string name)
-    {
-        try
-        {
-            foreach (string line in File.ReadLines("/proc/self/status"))
-            {
-                if (!line.StartsWith(name, StringComparison.Ordinal)) continue;
-                string[] parts = line[name.Length..].Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                return long.Parse(parts[0], CultureInfo.InvariantCulture) * 1024;
-            }
-        }
-        catch (IOException)
-        {
-        }
-        return 0;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -72,9 +55,6 @@ internal static partial class ProcessStats
         return System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds;
     }
 
-    [LibraryImport("libc", EntryPoint = "malloc_trim")]
-    private static partial int MallocTrim(nuint pad);
-
     /// <summary>
     /// Full blocking GC with LOH compaction, then glibc's malloc_trim: memory freed by earlier work
     /// (a model load's transient buffers) goes back to the OS, so that RSS figures taken next compare
@@ -86,17 +66,7 @@ internal static partial class ProcessStats
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();
         GC.Collect();
-        if (OperatingSystem.IsLinux())
-        {
-            try
-            {
-                MallocTrim(0);
-            }
-            catch (EntryPointNotFoundException)
-            {
-                // not glibc
-            }
-        }
+        TestShared.ProcessMemory.TrimNativeHeap();
     }
 
     /// <summary>The 1-minute load average, or NaN.</summary>

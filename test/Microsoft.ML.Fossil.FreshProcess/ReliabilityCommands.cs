@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Fossil.TestShared;
 
 namespace Microsoft.ML.Fossil.FreshProcess;
 
@@ -255,7 +256,7 @@ internal static class ReliabilityCommands
         {
             double rss = RssMiB();
             // What the process still uses: glibc keeps freed blocks in its arenas until malloc_trim returns them.
-            double? trimmed = TrimNativeHeap() ? RssMiB() : null;
+            double? trimmed = ProcessMemory.TrimNativeHeap() ? RssMiB() : null;
             steps.Add((step, rss, trimmed));
             parts.Add((step, ProcStatusMiB("RssAnon"), ProcStatusMiB("RssFile")));
         }
@@ -315,35 +316,12 @@ internal static class ReliabilityCommands
         GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
     }
 
-    /// <summary>Returns glibc's free heap memory to the OS; false where there is no glibc (not Linux, musl).</summary>
-    static bool TrimNativeHeap()
-    {
-        if (!OperatingSystem.IsLinux()) return false;
-        try
-        {
-            malloc_trim(0);
-            return true;
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-            return false;
-        }
-    }
-
-    [System.Runtime.InteropServices.DllImport("libc.so.6", EntryPoint = "malloc_trim")]
-    static extern int malloc_trim(nuint pad);
-
     /// <summary>Resident set size from /proc/self/status (Linux), in MiB.</summary>
     static double RssMiB() => ProcStatusMiB("VmRSS");
 
     /// <summary>A kB field of /proc/self/status (VmRSS; RssAnon: heap and tensors; RssFile: mapped files), in MiB.</summary>
-    static double ProcStatusMiB(string field)
-    {
-        foreach (string line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith(field + ":", StringComparison.Ordinal))
-                return long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
-        throw new InvalidOperationException($"/proc/self/status has no {field} line.");
-    }
+    static double ProcStatusMiB(string field) =>
+        (ProcessMemory.StatusBytes(field) ?? throw new InvalidOperationException($"/proc/self/status has no {field} line.")) / 1048576.0;
 
     static double Round(double value) => Math.Round(value, 1);
 

@@ -133,11 +133,7 @@ internal static class BenchModels
         return folder;
     }
 
-    /// <summary>
-    /// roberta-base's vocab.json and merges.txt, derived from the GPT-2 files embedded in
-    /// Microsoft.ML.TorchSharp the way fairseq defined them (as the test project does): the id of a
-    /// BPE token is 4 + the line of its GPT-2 id in dict.txt; 0-3 are &lt;s&gt;, &lt;pad&gt;, &lt;/s&gt;, &lt;unk&gt;.
-    /// </summary>
+    /// <summary>roberta-base's vocab.json and merges.txt, derived from the GPT-2 files in Microsoft.ML.TorchSharp (as the tests do).</summary>
     static (string VocabJson, string MergesTxt) RobertaTokenizerFiles()
     {
         string path = Path.Combine(AppContext.BaseDirectory, "benchassets", "Microsoft.ML.TorchSharp.dll");
@@ -147,21 +143,8 @@ internal static class BenchModels
             Assembly assembly = context.LoadFromAssemblyPath(path);
             Stream Open(string suffix) => assembly.GetManifestResourceStream(
                 assembly.GetManifestResourceNames().Single(n => n == suffix || n.EndsWith("." + suffix, StringComparison.Ordinal)))!;
-            Dictionary<string, int> gpt2;
-            using (Stream s = Open("encoder.json")) gpt2 = JsonSerializer.Deserialize<Dictionary<string, int>>(s)!;
-            string[] dict;
-            using (var reader = new StreamReader(Open("dict.txt")))
-                dict = [.. reader.ReadToEnd().Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Length > 0)];
-            string merges;
-            using (var reader = new StreamReader(Open("vocab.bpe"))) merges = reader.ReadToEnd().Replace("\r\n", "\n", StringComparison.Ordinal);
-            var lineOf = new Dictionary<string, int>();
-            for (int i = 0; i < dict.Length; i++) lineOf[dict[i].Split(' ')[0]] = i;
-            var vocab = new Dictionary<string, int> { ["<s>"] = 0, ["<pad>"] = 1, ["</s>"] = 2, ["<unk>"] = 3 };
-            foreach (var (token, id) in gpt2) vocab[token] = 4 + lineOf[id.ToString(System.Globalization.CultureInfo.InvariantCulture)];
-            foreach (var (symbol, line) in lineOf)
-                if (!symbol.All(char.IsAsciiDigit)) vocab[symbol] = 4 + line;
-            vocab["<mask>"] = 4 + dict.Length;
-            return (JsonSerializer.Serialize(vocab), merges);
+            var (vocabJson, mergesTxt, _) = TestShared.RobertaBaseTokenizerFiles.Derive(Open);
+            return (vocabJson, mergesTxt);
         }
         finally
         {

@@ -49,31 +49,11 @@ internal static class TokenizationData
     /// <summary>roberta-base's vocab.json and merges.txt texts.</summary>
     public sealed record RobertaFiles(string VocabJson, string MergesTxt, IReadOnlyDictionary<string, int> Vocabulary);
 
-    /// <summary>
-    /// Derives roberta-base's Hugging Face vocabulary the way fairseq defined it: the id of a BPE
-    /// token is 4 + the line of its GPT-2 id in dict.txt; 0-3 are &lt;s&gt;, &lt;pad&gt;, &lt;/s&gt;, &lt;unk&gt;;
-    /// &lt;mask&gt; follows the dictionary. merges.txt is GPT-2's vocab.bpe.
-    /// </summary>
+    /// <summary>roberta-base's tokenizer files, derived from Microsoft.ML.TorchSharp's GPT-2 files (see <see cref="TestShared.RobertaBaseTokenizerFiles"/>).</summary>
     public static readonly Lazy<RobertaFiles> Roberta = new(() =>
     {
-        Dictionary<string, int> gpt2;
-        using (var encoder = TestAssets.OpenTorchSharpResource("encoder.json"))
-            gpt2 = JsonSerializer.Deserialize<Dictionary<string, int>>(encoder)!;
-        string[] dict;
-        using (var reader = new StreamReader(TestAssets.OpenTorchSharpResource("dict.txt")))
-            dict = reader.ReadToEnd().Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Length > 0).ToArray();
-        string mergesTxt;
-        using (var reader = new StreamReader(TestAssets.OpenTorchSharpResource("vocab.bpe")))
-            mergesTxt = reader.ReadToEnd().Replace("\r\n", "\n");
-
-        var lineOfSymbol = new Dictionary<string, int>();
-        for (int i = 0; i < dict.Length; i++) lineOfSymbol[dict[i].Split(' ')[0]] = i;
-        var vocabulary = new Dictionary<string, int> { ["<s>"] = 0, ["<pad>"] = 1, ["</s>"] = 2, ["<unk>"] = 3 };
-        foreach (var (token, gptId) in gpt2) vocabulary[token] = 4 + lineOfSymbol[gptId.ToString()];
-        foreach (var (symbol, line) in lineOfSymbol)
-            if (!symbol.All(char.IsAsciiDigit)) vocabulary[symbol] = 4 + line;   // madeupword0000..0002
-        vocabulary["<mask>"] = 4 + dict.Length;
-        return new RobertaFiles(JsonSerializer.Serialize(vocabulary), mergesTxt, vocabulary);
+        var (vocabJson, mergesTxt, vocabulary) = TestShared.RobertaBaseTokenizerFiles.Derive(TestAssets.OpenTorchSharpResource);
+        return new RobertaFiles(vocabJson, mergesTxt, vocabulary);
     });
 
     /// <summary>A minimal roberta-base config.json (514 positions, pad id 1, 50265 tokens).</summary>
