@@ -99,23 +99,16 @@ internal static class CheckpointFiles
     /// <summary>One tensor of a safetensors header, validated.</summary>
     sealed record SafetensorsEntry(string Name, ScalarType Type, int ElementSize, long[] Shape, long Begin);
 
-    /// <summary>Fills a contiguous tensor's storage from the stream (in pieces below 2 GiB, the largest span).</summary>
+    /// <summary>Fills a contiguous tensor's storage from the stream.</summary>
     static void ReadInto(Stream stream, Tensor tensor, string path)
     {
-        using Tensor flat = tensor.view(-1);
-        long elements = flat.NumberOfElements, elementSize = tensor.ElementSize;
-        long piece = Math.Max(1, (1L << 30) / elementSize);
-        for (long start = 0; start < elements; start += piece)
+        try
         {
-            using Tensor part = flat.narrow(0, start, Math.Min(piece, elements - start));
-            try
-            {
-                stream.ReadExactly(part.bytes);
-            }
-            catch (EndOfStreamException e)
-            {
-                throw new InvalidDataException($"'{path}' is not a valid safetensors file: it ended inside tensor data.", e);
-            }
+            TensorBytes.ForEachPiece(tensor, bytes => stream.ReadExactly(bytes));
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new InvalidDataException($"'{path}' is not a valid safetensors file: it ended inside tensor data.", e);
         }
     }
 

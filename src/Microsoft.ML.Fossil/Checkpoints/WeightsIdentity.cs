@@ -22,6 +22,7 @@ public static class WeightsIdentity
     public static string Sha256(IEnumerable<KeyValuePair<string, Tensor>> tensors)
     {
         ArgumentNullException.ThrowIfNull(tensors);
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("The weights identity is defined on little-endian machines.");
         KeyValuePair<string, Tensor>[] ordered = [.. tensors.OrderBy(p => p.Key, StringComparer.Ordinal)];
         var digests = new byte[ordered.Length][];
         // Largest first, so the last tensors to finish are small ones and the cores stay busy.
@@ -49,15 +50,8 @@ public static class WeightsIdentity
     {
         using var scope = NewDisposeScope();
         Tensor values = tensor.detach().to(ScalarType.Float32, CPU).contiguous();
-        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("The weights identity is defined on little-endian machines.");
-        long length = values.NumberOfElements * sizeof(float);
-        if (length <= int.MaxValue) return SHA256.HashData(values.bytes);
-        // Spans are int-sized: a table over 2 GiB is hashed in pieces of the same stream.
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        Tensor flat = values.view(-1);
-        const long piece = 1L << 28; // elements (1 GiB)
-        for (long start = 0; start < flat.NumberOfElements; start += piece)
-            hash.AppendData(flat.narrow(0, start, Math.Min(piece, flat.NumberOfElements - start)).bytes);
+        TensorBytes.ForEachPiece(values, bytes => hash.AppendData(bytes));
         return hash.GetHashAndReset();
     }
 }
