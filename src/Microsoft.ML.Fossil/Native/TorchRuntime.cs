@@ -7,14 +7,14 @@ namespace Microsoft.ML.Fossil.Native;
 /// Thrown when TorchSharp's native library cannot be loaded; the message names the real cause
 /// (TorchSharp itself reports a misleading "doesn't contain a reference to libtorch" error).
 /// </summary>
-public sealed class TorchNativeLoadException : InvalidOperationException
+internal sealed class TorchNativeLoadException : InvalidOperationException
 {
     /// <summary>Creates the exception.</summary>
     public TorchNativeLoadException(string message, Exception? inner = null) : base(message, inner) { }
 }
 
 /// <summary>Loads TorchSharp once and turns native load failures into actionable messages.</summary>
-public static class TorchRuntime
+internal static class TorchRuntime
 {
     static readonly Lazy<Exception?> LoadFailure = new(TryInitialize, LazyThreadSafetyMode.ExecutionAndPublication);
 
