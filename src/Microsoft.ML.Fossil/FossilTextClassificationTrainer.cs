@@ -47,6 +47,8 @@ public abstract class FossilTrainerBase : IEstimator<FossilTextClassificationTra
     {
         ArgumentNullException.ThrowIfNull(env);
         ArgumentNullException.ThrowIfNull(options);
+        // The library's first touch of torch (Validate names a CPU device): load it, with the native-load fix, first.
+        Native.TorchRuntime.EnsureLoaded();
         options.Validate();
         this.env = env;
         this.options = options;
