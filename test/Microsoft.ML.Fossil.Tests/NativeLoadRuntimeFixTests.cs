@@ -121,21 +121,23 @@ public sealed class NativeLoadRuntimeFixTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(app, "cpu")), "TorchSharp fell back to consolidating libtorch into the app folder");
     }
 
-    /// <summary>A copy of the runner's output folder (libtorch linked, not copied) with the unpatched libLibTorchSharp.so.</summary>
+    /// <summary>
+    /// A copy of the runner's output folder with TorchSharp's own libLibTorchSharp.so; the native libraries under
+    /// runtimes/ (libtorch: 480 MB) are linked, not copied.
+    /// </summary>
     string UnpatchedApplication()
     {
         string source = Path.GetDirectoryName(FreshProcessTests.RunnerPath())!;
         string app = Path.Combine(folder, "app");
-        string native = Path.Combine("runtimes", "linux-x64", "native");
         foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
         {
             string relative = Path.GetRelativePath(source, file);
             string target = Path.Combine(app, relative);
             Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            if (relative == Path.Combine(native, "libLibTorchSharp.so"))
+            if (relative == Path.Combine("runtimes", "linux-x64", "native", "libLibTorchSharp.so"))
                 File.Copy(PackagedLibTorchSharp(), target);
-            else if (relative.StartsWith(native, StringComparison.Ordinal))
-                File.CreateSymbolicLink(target, file);   // libtorch: 480 MB
+            else if (relative.StartsWith("runtimes" + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                File.CreateSymbolicLink(target, file);
             else
                 File.Copy(file, target);
         }

@@ -30,10 +30,11 @@ public static class TorchRuntime
     {
         if (Load.Value is ({ } failure, var fix))
         {
-            string message = fix.Original is { } original
-                ? DescribeLibraryLoadFailure(original) ?? $"TorchSharp failed to initialise although '{original}' loads; see the inner exception."
+            // The library that was meant to load: the private copy when the run-time fix made one.
+            string message = (fix.PrivateCopy ?? fix.Original) is { } library
+                ? DescribeLibraryLoadFailure(library) ?? $"TorchSharp failed to initialise although '{library}' loads; see the inner exception."
                 : DescribeLoadFailure(AppContext.BaseDirectory);
-            throw new TorchNativeLoadException($"{message} Run-time fix: {fix.Description}.", failure);
+            throw new TorchNativeLoadException($"{message} Run-time fix: {fix.Description.TrimEnd('.')}.", failure);
         }
     }
 
