@@ -29,6 +29,8 @@ internal sealed class FossilTrainer
     {
         ArgumentNullException.ThrowIfNull(env);
         ArgumentNullException.ThrowIfNull(options);
+        // The library's first touch of torch may be here (validation names a device): load it, with the native-load fix, first.
+        Native.TorchRuntime.EnsureLoaded();
         options.Validate();
         this.env = env;
         this.options = options;
