@@ -332,7 +332,7 @@ public sealed class GlueRunner
             metrics["mse"] = ours.MeanSquaredError;
             metrics["rmse"] = ours.RootMeanSquaredError;
             metrics["mae"] = ours.MeanAbsoluteError;
-            double mean = train.Labels!.Average(l => (double)DataFiles.ParseScore(l));
+            double mean = train.Scores!.Average(l => (double)l);
             metrics["mean_baseline_mse"] = labels.Average(l => (l - mean) * (l - mean));
             return new Evaluation(name, table.Rows, metrics, [.. scores.Select(FormatScore)]);
         }
