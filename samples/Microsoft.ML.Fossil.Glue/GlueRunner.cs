@@ -199,7 +199,7 @@ public sealed class GlueRunner
                 .ToList();
             if (s.Predictions is { } predictionsPath) WriteLines(predictionsPath, evaluations[0].Predictions);
 
-            JsonObject metrics = Report(s, plan, summary, fitSeconds, zipPath, zipBytes,
+            JsonObject metrics = Report(plan, summary, fitSeconds, zipPath, zipBytes,
                 backboneBytes, backboneDescription, backboneSha, trainTable, evaluations);
             metrics["total_seconds"] = wall.Elapsed.TotalSeconds;
             if (s.MetricsJson is { } metricsPath)
@@ -355,8 +355,8 @@ public sealed class GlueRunner
         }
     }
 
-    static JsonObject Report(TrainSettings s, Plan plan, JsonObject summary, double fitSeconds, string zipPath, long zipBytes, long backboneBytes, string backboneDescription, string? backboneSha,
-        ScannedTable train, List<Evaluation> evaluations)
+    static JsonObject Report(Plan plan, JsonObject summary, double fitSeconds, string zipPath, long zipBytes, long backboneBytes,
+        string backboneDescription, string? backboneSha, ScannedTable train, List<Evaluation> evaluations)
     {
         JsonArray perEpoch = summary["epochs"]?.AsArray() ?? [];
         double trainSeconds = summary["train_seconds"]!.GetValue<double>();
