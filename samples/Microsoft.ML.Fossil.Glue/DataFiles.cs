@@ -1,6 +1,6 @@
-using System.Globalization;
-using System.Text;
+using System.Collections.Concurrent;
 using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML.Fossil.Glue;
 
@@ -21,7 +21,7 @@ public sealed class DataFileException : Exception
     public long Line { get; }
 }
 
-/// <summary>How a file's fields are separated and quoted, as ML.NET's TextLoader is told.</summary>
+/// <summary>How a file's fields are separated and quoted: the settings ML.NET's TextLoader reads it with.</summary>
 /// <param name="Separator">Field separator.</param>
 /// <param name="AllowQuoting">Whether fields may be enclosed in double quotes ("" is a quote inside one).</param>
 public sealed record FileFormat(char Separator, bool AllowQuoting)
@@ -38,91 +38,38 @@ public sealed record FileFormat(char Separator, bool AllowQuoting)
     /// <summary>For messages.</summary>
     public override string ToString() => Separator == '\t' ? "tab-separated" : $"'{Separator}'-separated";
 
-    /// <summary>Splits one line as ML.NET's TextLoader does with these settings; throws <see cref="FormatException"/> on broken quoting.</summary>
-    public string[] Split(string line)
+    /// <summary>The one TextLoader configuration every read of a file of this format uses (the checks and the data alike).</summary>
+    public TextLoader.Options LoaderOptions(bool hasHeader, int? maxRows, params TextLoader.Column[] columns) => new()
     {
-        ArgumentNullException.ThrowIfNull(line);
-        if (!AllowQuoting) return line.Split(Separator);
-        var fields = new List<string>();
-        int i = 0;
-        while (true)
-        {
-            if (i < line.Length && line[i] == '"')
-            {
-                var field = new StringBuilder();
-                int opened = i++;
-                while (true)
-                {
-                    if (i >= line.Length) throw new FormatException($"the quoted field starting at character {opened + 1} is not closed");
-                    if (line[i] == '"')
-                    {
-                        if (i + 1 < line.Length && line[i + 1] == '"')
-                        {
-                            field.Append('"');
-                            i += 2;
-                            continue;
-                        }
-                        i++;
-                        break;
-                    }
-                    field.Append(line[i++]);
-                }
-                fields.Add(field.ToString());
-                if (i == line.Length) break;
-                if (line[i] != Separator) throw new FormatException($"text follows the closing quote at character {i}");
-                i++;
-            }
-            else
-            {
-                int next = line.IndexOf(Separator, i);
-                if (next < 0)
-                {
-                    fields.Add(line[i..]);
-                    break;
-                }
-                fields.Add(line[i..next]);
-                i = next + 1;
-            }
-        }
-        return [.. fields];
-    }
+        Columns = columns,
+        Separators = [Separator],
+        AllowQuoting = AllowQuoting,
+        HasHeader = hasHeader,
+        TrimWhitespace = false,
+        MissingRealsAsNaNs = true, // an empty score is missing (NaN), not 0
+        MaxRows = maxRows,
+    };
 }
 
 /// <summary>A file's columns: from its header row, or fixed by a header-less layout (CoLA's train/dev).</summary>
 /// <param name="Path">The file.</param>
 /// <param name="Format">Separator and quoting.</param>
-/// <param name="HasHeader">Whether line 1 is a header (ML.NET skips it).</param>
+/// <param name="HasHeader">Whether the first row is a header (ML.NET skips it).</param>
 /// <param name="Columns">Column names in file order; every data row has exactly this many fields.</param>
-public sealed record TableLayout(string Path, FileFormat Format, bool HasHeader, IReadOnlyList<string> Columns)
+/// <param name="HeaderLine">The header's line number (line 1 unless empty or comment lines come first).</param>
+public sealed record TableLayout(string Path, FileFormat Format, bool HasHeader, IReadOnlyList<string> Columns, long HeaderLine = 1)
 {
     /// <summary>Fields per row.</summary>
     public int FieldCount => Columns.Count;
 
-    /// <summary>Reads line 1 as the header; the file must exist and not be empty.</summary>
+    /// <summary>Reads the first row as the header; the file must exist and not be empty.</summary>
     public static TableLayout FromHeader(string path, FileFormat format)
     {
-        string[] header = ReadFirstRow(path, format);
+        var (header, line) = DataFiles.FirstRow(path, format);
         var duplicates = header.GroupBy(h => h, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
         if (duplicates.Count > 0)
-            throw new DataFileException(path, 1, $"the header names column(s) {string.Join(", ", duplicates.Select(d => $"'{d}'"))} more than once.");
-        return new TableLayout(path, format, true, header);
-    }
-
-    /// <summary>Line 1 split into fields; a clear error when the file is missing or empty.</summary>
-    public static string[] ReadFirstRow(string path, FileFormat format)
-    {
-        if (!File.Exists(path)) throw new DataFileException(path, 0, "file not found.");
-        using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-        string? first = reader.ReadLine();
-        if (string.IsNullOrEmpty(first)) throw new DataFileException(path, 1, "the file is empty (line 1 should be the header).");
-        try
-        {
-            return format.Split(first);
-        }
-        catch (FormatException e)
-        {
-            throw new DataFileException(path, 1, $"cannot read the header: {e.Message}.");
-        }
+            throw new DataFileException(path, line, $"the header names column(s) {string.Join(", ", duplicates.Select(d => $"'{d}'"))} more than once.");
+        return new TableLayout(path, format, true, header, line);
     }
 
     /// <summary>Index of <paramref name="name"/>; the error lists the columns there are.</summary>
@@ -130,8 +77,8 @@ public sealed record TableLayout(string Path, FileFormat Format, bool HasHeader,
     {
         for (int i = 0; i < Columns.Count; i++)
             if (Columns[i] == name) return i;
-        string where = HasHeader ? "the header (line 1)" : "the header-less layout";
-        throw new DataFileException(Path, HasHeader ? 1 : 0,
+        string where = HasHeader ? $"the header (line {HeaderLine})" : "the header-less layout";
+        throw new DataFileException(Path, HasHeader ? HeaderLine : 0,
             $"{where} has no {role} column '{name}'; the columns are: {string.Join(", ", Columns.Select(c => $"'{c}'"))}.");
     }
 }
@@ -162,7 +109,7 @@ public sealed record DataSpec(TableLayout Layout, ColumnRef Text1, ColumnRef? Te
     {
         foreach (ColumnRef text in new[] { Text1, Text2 }.OfType<ColumnRef>())
             if (Reserved.Contains(text.Name))
-                throw new DataFileException(Layout.Path, Layout.HasHeader ? 1 : 0,
+                throw new DataFileException(Layout.Path, Layout.HasHeader ? Layout.HeaderLine : 0,
                     $"the text column is named '{text.Name}', a name the model uses for its own columns ({string.Join(", ", Reserved)}): rename it in the header.");
         if (Text2 is not null && Text2.Index == Text1.Index)
             throw new DataFileException(Layout.Path, 0, $"the two sentence columns are the same column '{Text1.FileName}'.");
@@ -175,11 +122,12 @@ public sealed record DataSpec(TableLayout Layout, ColumnRef Text1, ColumnRef? Te
 /// <summary>A file checked row by row: its data rows' line numbers and labels.</summary>
 public sealed class ScannedTable
 {
-    internal ScannedTable(DataSpec spec, List<long> lines, List<string>? labels, int? maxRows)
+    internal ScannedTable(DataSpec spec, List<long> lines, List<string>? labels, List<float>? scores, int? maxRows)
     {
         Spec = spec;
         LineNumbers = lines;
         Labels = labels;
+        Scores = scores;
         MaxRows = maxRows;
     }
 
@@ -189,8 +137,10 @@ public sealed class ScannedTable
     public string Path => Spec.Layout.Path;
     /// <summary>1-based line number of each data row, in order.</summary>
     public IReadOnlyList<long> LineNumbers { get; }
-    /// <summary>The raw label of each row (null when there is no label column).</summary>
+    /// <summary>The label text of each row (null when there is no label column).</summary>
     public IReadOnlyList<string>? Labels { get; }
+    /// <summary>Regression: each row's label as ML.NET reads it (null otherwise).</summary>
+    public IReadOnlyList<float>? Scores { get; }
     /// <summary>The row limit the scan honoured, or null.</summary>
     public int? MaxRows { get; }
     /// <summary>Data rows.</summary>
@@ -198,14 +148,26 @@ public sealed class ScannedTable
 }
 
 /// <summary>
-/// Reading data files: a first pass of our own that checks every row (field count, label) and reports
-/// the file and line of the first problem - ML.NET's TextLoader would silently turn a short row into
-/// missing values (0 for a Single) - then ML.NET's TextLoader loads the same rows, and the two are
-/// compared row by row.
+/// Reading data files with ML.NET's TextLoader. It splits every row, but it never complains: a short row gives
+/// missing values (an empty string, or NaN for a Single), a row starting with "//" is skipped as a comment, and broken
+/// quoting is only a warning in the log. So a first pass reads each row's fields with the same TextLoader settings and
+/// stops at the first problem with the file and line; then the data is loaded with those settings.
 /// </summary>
 public static class DataFiles
 {
-    /// <summary>Checks every data row of <paramref name="spec"/>'s file (up to <paramref name="maxRows"/>).</summary>
+    /// <summary>The first row's fields (the header, or CoLA's first data row) and its line number.</summary>
+    public static (string[] Fields, long Line) FirstRow(string path, FileFormat format)
+    {
+        if (!File.Exists(path)) throw new DataFileException(path, 0, "file not found.");
+        List<long> lines = RowLines(path, hasHeader: false, maxRows: 1);
+        if (lines.Count == 0) throw new DataFileException(path, 0, "the file is empty (its first line should be the header).");
+        using var read = new FieldReader(path, format, hasHeader: false, maxRows: 1, labelIndex: null);
+        if (!read.MoveNext(out string[] fields, out _) || read.FormatError is not null)
+            throw new DataFileException(path, lines[0], $"cannot read the first row: {read.FormatError ?? "no fields"}.");
+        return (fields, lines[0]);
+    }
+
+    /// <summary>Checks every data row of <paramref name="spec"/>'s file (up to <paramref name="maxRows"/>): field count and label.</summary>
     public static ScannedTable Scan(DataSpec spec, int? maxRows = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
@@ -213,68 +175,48 @@ public static class DataFiles
         TableLayout layout = spec.Layout;
         string path = layout.Path;
         if (!File.Exists(path)) throw new DataFileException(path, 0, "file not found.");
-        var lines = new List<long>();
+        List<long> lines = RowLines(path, layout.HasHeader, maxRows);
         List<string>? labels = spec.Label is null ? null : [];
-        var allowed = spec.Classes is null ? null : new HashSet<string>(spec.Classes, StringComparer.Ordinal);
-        using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
-        long number = 0;
-        string? line;
-        if (layout.HasHeader)
+        List<float>? scores = spec.Label is not null && spec.Regression ? [] : null;
+        int row = 0;
+        using (var read = new FieldReader(path, layout.Format, layout.HasHeader, maxRows, scores is null ? null : spec.Label!.Index))
         {
-            reader.ReadLine();
-            number = 1;
+            while (read.MoveNext(out string[] fields, out float score))
+            {
+                long line = row < lines.Count ? lines[row] : 0;
+                string? problem = null;
+                if (fields.Length != layout.FieldCount)
+                    problem = $"malformed row: {fields.Length} {layout.Format} field(s), expected {layout.FieldCount} " +
+                              $"({(layout.HasHeader ? "as in the header" : "the layout's columns")}: {string.Join(", ", layout.Columns)}).";
+                else if (spec.Label is { } label && LabelProblem(fields[label.Index], score, spec) is { } labelProblem)
+                    problem = $"unparsable label '{fields[label.Index]}' in column '{label.FileName}': {labelProblem}.";
+                if (problem is not null)
+                    throw new DataFileException(path, line, problem + (read.FormatError is { } f ? $" (ML.NET's TextLoader: {f})" : ""));
+                labels?.Add(fields[spec.Label!.Index]);
+                scores?.Add(score);
+                row++;
+            }
+            if (read.FormatError is { } formatError) throw new DataFileException(path, 0, $"ML.NET's TextLoader cannot read the quoting: {formatError}.");
         }
-        while ((line = reader.ReadLine()) is not null)
-        {
-            number++;
-            if (line.Length == 0) continue; // ML.NET's TextLoader skips empty lines too
-            if (maxRows is int max && lines.Count >= max) break;
-            if (line.StartsWith("//", StringComparison.Ordinal))
-                throw new DataFileException(path, number, "the row begins with '//', which ML.NET's TextLoader skips as a comment line: the row would be lost.");
-            string[] fields;
-            try
-            {
-                fields = layout.Format.Split(line);
-            }
-            catch (FormatException e)
-            {
-                throw new DataFileException(path, number, $"malformed row: {e.Message}.");
-            }
-            if (fields.Length != layout.FieldCount)
-                throw new DataFileException(path, number,
-                    $"malformed row: {fields.Length} {layout.Format} field(s), expected {layout.FieldCount} " +
-                    $"({(layout.HasHeader ? "as in the header" : "the layout's columns")}: {string.Join(", ", layout.Columns)}).");
-            if (spec.Label is { } label)
-            {
-                string value = fields[label.Index];
-                if (CheckLabel(value, spec.Regression, allowed) is { } problem)
-                    throw new DataFileException(path, number, $"unparsable label '{value}' in column '{label.FileName}': {problem}.");
-                labels!.Add(value);
-            }
-            lines.Add(number);
-        }
-        if (lines.Count == 0) throw new DataFileException(path, 0, "the file has no data rows.");
-        return new ScannedTable(spec, lines, labels, maxRows);
+        if (row != lines.Count)
+            throw new DataFileException(path, 0, $"ML.NET's TextLoader read {row} rows where the file has {lines.Count} data rows.");
+        if (row == 0) throw new DataFileException(path, 0, "the file has no data rows.");
+        return new ScannedTable(spec, lines, labels, scores, maxRows);
     }
 
-    static string? CheckLabel(string value, bool regression, HashSet<string>? allowed)
+    static string? LabelProblem(string value, float score, DataSpec spec)
     {
         if (value.Length == 0) return "the label is empty";
         if (value.Trim().Length != value.Length) return "the label has surrounding spaces";
-        if (regression)
-            return float.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out float number) && float.IsFinite(number)
-                ? null : "expected a number";
-        if (allowed is not null && !allowed.Contains(value))
-            return $"expected one of {string.Join(", ", allowed.Select(a => $"'{a}'"))}";
+        if (spec.Regression) return float.IsFinite(score) ? null : "expected a number";
+        if (spec.Classes is { } classes && !classes.Contains(value))
+            return $"expected one of {string.Join(", ", classes.Select(a => $"'{a}'"))}";
         return null;
     }
 
-    /// <summary>The float value of a regression label the scan accepted.</summary>
-    public static float ParseScore(string value) => float.Parse(value, NumberStyles.Float, CultureInfo.InvariantCulture);
-
     /// <summary>
-    /// Loads <paramref name="table"/> with ML.NET's TextLoader (text columns as String; the label as
-    /// String, or Single for regression) and verifies ML.NET read the rows the scan checked, label by label.
+    /// Loads <paramref name="table"/>'s rows with ML.NET's TextLoader (text columns as String; the label as String, or
+    /// Single for regression), with the settings the scan checked them with.
     /// </summary>
     public static IDataView Load(MLContext ml, ScannedTable table)
     {
@@ -284,51 +226,81 @@ public static class DataFiles
         var columns = new List<TextLoader.Column> { new(spec.Text1.Name, DataKind.String, spec.Text1.Index) };
         if (spec.Text2 is { } text2) columns.Add(new TextLoader.Column(text2.Name, DataKind.String, text2.Index));
         if (spec.Label is { } label) columns.Add(new TextLoader.Column(label.Name, spec.Regression ? DataKind.Single : DataKind.String, label.Index));
-        TextLoader loader = ml.Data.CreateTextLoader([.. columns], separatorChar: spec.Layout.Format.Separator, hasHeader: spec.Layout.HasHeader,
-            allowQuoting: spec.Layout.Format.AllowQuoting, trimWhitespace: false);
-        IDataView data = loader.Load(table.Path);
-        if (table.MaxRows is int max) data = ml.Data.TakeRows(data, max);
-        Verify(data, table);
-        return data;
+        return ml.Data.CreateTextLoader(spec.Layout.Format.LoaderOptions(spec.Layout.HasHeader, table.MaxRows, [.. columns])).Load(table.Path);
     }
 
-    static void Verify(IDataView data, ScannedTable table)
+    /// <summary>
+    /// The 1-based line of each row TextLoader reads: it skips empty lines and lines starting with "//", and before the
+    /// first row (the header, or the first data row) also lines starting with '#'. A later row starting with "//" would
+    /// be lost silently, so it is an error here.
+    /// </summary>
+    static List<long> RowLines(string path, bool hasHeader, int? maxRows)
     {
-        DataSpec spec = table.Spec;
-        DataViewSchema.Column column = spec.Label is { } label ? data.Schema[label.Name] : data.Schema[spec.Text1.Name];
-        using DataViewRowCursor cursor = data.GetRowCursor([column]);
-        int row = 0;
-        if (spec.Label is null)
+        var rows = new List<long>();
+        long number = 0;
+        bool started = false;
+        foreach (string line in File.ReadLines(path))
         {
-            while (cursor.MoveNext()) row++;
-        }
-        else if (spec.Regression)
-        {
-            ValueGetter<float> get = cursor.GetGetter<float>(column);
-            float value = 0;
-            while (cursor.MoveNext())
+            number++;
+            if (line.Length == 0) continue;
+            if (maxRows is int max && rows.Count >= max) break;
+            bool comment = line.StartsWith("//", StringComparison.Ordinal);
+            if (!started)
             {
-                get(ref value);
-                if (row < table.Rows && !value.Equals(ParseScore(table.Labels![row])))
-                    throw new DataFileException(table.Path, table.LineNumbers[row],
-                        $"ML.NET's TextLoader read the label '{table.Labels![row]}' as {value.ToString(CultureInfo.InvariantCulture)} (a missing or unparsable value).");
-                row++;
+                if (comment || line[0] == '#') continue;
+                started = true;
+                if (hasHeader) continue;
             }
-        }
-        else
-        {
-            ValueGetter<ReadOnlyMemory<char>> get = cursor.GetGetter<ReadOnlyMemory<char>>(column);
-            ReadOnlyMemory<char> value = default;
-            while (cursor.MoveNext())
+            else if (comment)
             {
-                get(ref value);
-                if (row < table.Rows && !value.Span.SequenceEqual(table.Labels![row]))
-                    throw new DataFileException(table.Path, table.LineNumbers[row],
-                        $"ML.NET's TextLoader read the label '{table.Labels![row]}' as '{value}' (check the quoting of the row).");
-                row++;
+                throw new DataFileException(path, number, "the row begins with '//', which ML.NET's TextLoader skips as a comment line: the row would be lost.");
             }
+            rows.Add(number);
         }
-        if (row != table.Rows)
-            throw new DataFileException(table.Path, 0, $"ML.NET's TextLoader read {row} rows where the file has {table.Rows} data rows.");
+        return rows;
+    }
+
+    /// <summary>
+    /// Each row's fields as TextLoader splits them (one variable-length text vector), and regression's label as it reads
+    /// it. Its own MLContext's log catches TextLoader's format errors (broken quoting), which are never thrown.
+    /// </summary>
+    sealed class FieldReader : IDisposable
+    {
+        readonly ConcurrentQueue<string> formatErrors = new();
+        readonly DataViewRowCursor cursor;
+        readonly ValueGetter<VBuffer<ReadOnlyMemory<char>>> getFields;
+        readonly ValueGetter<float>? getScore;
+        VBuffer<ReadOnlyMemory<char>> fields;
+
+        public FieldReader(string path, FileFormat format, bool hasHeader, int? maxRows, int? labelIndex)
+        {
+            var ml = new MLContext();
+            ml.Log += (_, e) =>
+            {
+                if (e.Kind == ChannelMessageKind.Warning && e.RawMessage.StartsWith("Format error", StringComparison.Ordinal)) formatErrors.Enqueue(e.RawMessage);
+            };
+            var columns = new List<TextLoader.Column> { new("Fields", DataKind.String, [new TextLoader.Range(0, null) { AutoEnd = false, VariableEnd = true }]) };
+            if (labelIndex is int index) columns.Add(new TextLoader.Column("Score", DataKind.Single, index));
+            IDataView data = ml.Data.CreateTextLoader(format.LoaderOptions(hasHeader, maxRows, [.. columns])).Load(path);
+            cursor = data.GetRowCursor(data.Schema);
+            getFields = cursor.GetGetter<VBuffer<ReadOnlyMemory<char>>>(data.Schema["Fields"]);
+            getScore = labelIndex is null ? null : cursor.GetGetter<float>(data.Schema["Score"]);
+        }
+
+        /// <summary>The first format error TextLoader logged so far, or null.</summary>
+        public string? FormatError => formatErrors.TryPeek(out string? first) ? first : null;
+
+        public bool MoveNext(out string[] values, out float score)
+        {
+            score = float.NaN;
+            values = [];
+            if (!cursor.MoveNext()) return false;
+            getFields(ref fields);
+            values = [.. fields.DenseValues().Select(f => f.ToString())]; // empty fields are implicit (sparse) zeros: DenseValues gives them as ""
+            getScore?.Invoke(ref score);
+            return true;
+        }
+
+        public void Dispose() => cursor.Dispose();
     }
 }

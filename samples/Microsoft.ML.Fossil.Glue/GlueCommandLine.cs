@@ -1,20 +1,14 @@
+using System.CommandLine;
+// Microsoft.ML.Command (a namespace) would hide System.CommandLine.Command inside Microsoft.ML.Fossil.Glue.
+using CliCommand = System.CommandLine.Command;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
 using System.Globalization;
 
 namespace Microsoft.ML.Fossil.Glue;
 
 /// <summary>Bad usage: an unknown flag, a missing or malformed value, conflicting options. Exit code 2.</summary>
 public sealed class UsageException(string message) : Exception(message);
-
-/// <summary>What the command line asks for.</summary>
-public enum Verb
-{
-    /// <summary>Fine-tune (the default verb).</summary>
-    Train,
-    /// <summary>Apply a saved model to a file.</summary>
-    Predict,
-    /// <summary>Print the usage text.</summary>
-    Help,
-}
 
 /// <summary>The adapter choices of <c>--adapter</c>.</summary>
 public enum AdapterChoice
@@ -31,7 +25,10 @@ public enum AdapterChoice
     Full,
 }
 
-/// <summary>Options of the train verb. Null means "not given": the mode's default applies.</summary>
+/// <summary>
+/// Options of the train command. Null means "not given": the library's default applies (the trainer's Options
+/// field is left as it is), except in the embedded default, which sets its own epochs, batch, length and rate.
+/// </summary>
 public sealed class TrainSettings
 {
     /// <summary>Glue task name (<c>--task</c>), lower case.</summary>
@@ -51,10 +48,10 @@ public sealed class TrainSettings
     /// <summary>Generic mode: float labels, similarity regression.</summary>
     public bool Regression { get; set; }
     /// <summary><c>minilm</c> or a Hugging Face folder.</summary>
-    public string Backbone { get; set; } = "minilm";
+    public string? Backbone { get; set; }
     /// <summary>Adapter kind.</summary>
-    public AdapterChoice Adapter { get; set; } = AdapterChoice.Fossil;
-    /// <summary>Adapter rank; null: 64 for FOSSIL, 8 for LoRA.</summary>
+    public AdapterChoice? Adapter { get; set; }
+    /// <summary>Adapter rank.</summary>
     public int? Rank { get; set; }
     /// <summary>Passes over the training data.</summary>
     public int? Epochs { get; set; }
@@ -64,17 +61,14 @@ public sealed class TrainSettings
     public int? MaxLength { get; set; }
     /// <summary>Peak learning rate.</summary>
     public double? LearningRate { get; set; }
-    /// <summary>Seed of initialisation and shuffling.</summary>
-    public int Seed { get; set; } = 42;
+    /// <summary>Seed of the MLContext (and so of initialisation and shuffling).</summary>
+    public int? Seed { get; set; }
     /// <summary>Where the model zip goes.</summary>
     public string? Output { get; set; }
     /// <summary>Where the metrics JSON goes.</summary>
     public string? MetricsJson { get; set; }
     /// <summary>Where the validation predictions go, one line per row.</summary>
     public string? Predictions { get; set; }
-
-    // Not in the usage contract; for quick runs and tests.
-
     /// <summary>Read only the first N training rows (<c>--max-train-rows</c>).</summary>
     public int? MaxTrainRows { get; set; }
     /// <summary>Read only the first N rows of each validation file (<c>--max-validation-rows</c>).</summary>
@@ -88,9 +82,31 @@ public sealed class TrainSettings
 
     /// <summary>Neither a Glue task nor files: the bundled fine-food reviews.</summary>
     public bool IsEmbeddedDefault => Task is null && TrainFile is null;
+
+    /// <summary>The combinations of options System.CommandLine does not check; throws <see cref="UsageException"/>.</summary>
+    public TrainSettings Checked()
+    {
+        static void Fail(string message) => throw new UsageException(message);
+        if (Task is not null && DataDir is null) Fail("--task needs --data-dir (the folder with the task's train.tsv and dev.tsv).");
+        if (DataDir is not null && Task is null) Fail($"--data-dir needs --task ({string.Join("|", GlueTasks.Names)}).");
+        if (Task is not null && (TrainFile ?? ValidationFile) is not null)
+            Fail("--task reads its own files: give either --task and --data-dir, or --train and --validation.");
+        string[] columnOptions = [.. new[] { ("--text-column", TextColumn), ("--text2-column", Text2Column), ("--label-column", LabelColumn), ("--regression", Regression ? "" : null) }
+            .Where(c => c.Item2 is not null).Select(c => c.Item1)];
+        if (Task is not null && columnOptions.Length > 0)
+            Fail($"--task {Task} defines its own columns and label type: {string.Join(", ", columnOptions)} apply to --train files only.");
+        if (TrainFile is not null && ValidationFile is null) Fail("--train needs --validation (a labelled file to evaluate on).");
+        if (ValidationFile is not null && TrainFile is null) Fail("--validation needs --train.");
+        if (IsEmbeddedDefault && columnOptions.Length > 0)
+            Fail($"{string.Join(", ", columnOptions)} {(columnOptions.Length == 1 ? "needs" : "need")} --train and --validation.");
+        if (Rank is not null && Adapter == AdapterChoice.Full) Fail("--rank does not apply to --adapter full.");
+        if (TextColumn is not null && TextColumn == Text2Column) Fail("--text-column and --text2-column name the same column.");
+        if (LabelColumn is not null && (LabelColumn == (TextColumn ?? "sentence") || LabelColumn == Text2Column)) Fail("--label-column names a text column.");
+        return this;
+    }
 }
 
-/// <summary>Options of the predict verb.</summary>
+/// <summary>Options of the predict command.</summary>
 public sealed class PredictSettings
 {
     /// <summary>The model zip.</summary>
@@ -107,219 +123,181 @@ public sealed class PredictSettings
     public bool Verbose { get; set; }
 }
 
-/// <summary>A parsed command line.</summary>
-public sealed record ParsedCommand(Verb Verb, TrainSettings? Train, PredictSettings? Predict);
-
-/// <summary>Parses the runner's command line (see <see cref="Usage"/>); every problem is a <see cref="UsageException"/>.</summary>
+/// <summary>
+/// The runner's command line, declared with System.CommandLine: <c>[train] [options]</c> (the root command trains too)
+/// and <c>predict</c>. System.CommandLine splits the arguments, converts and checks each value and writes the help;
+/// <see cref="TrainSettings.Checked"/> checks the combinations.
+/// </summary>
 public static class GlueCommandLine
 {
-    /// <summary>The Glue task names <c>--task</c> accepts.</summary>
-    public static IReadOnlyList<string> TaskNames => GlueTasks.Names;
+    /// <summary>The name the help shows.</summary>
+    public const string AppName = "Microsoft.ML.Fossil.Glue";
 
-    /// <summary>The usage text.</summary>
-    public const string Usage = """
-        usage:
-          Microsoft.ML.Fossil.Glue [train] [options]
-          Microsoft.ML.Fossil.Glue predict --model model.zip --input FILE [--text-column C] [--text2-column C] --output FILE
+    /// <summary>Printed after the generated help of the train (root) command.</summary>
+    public const string TrainNotes = """
+        Data: --task NAME --data-dir DIR, or --train FILE --validation FILE; with neither, the embedded default
+        (all-MiniLM-L6-v2 + FOSSIL on the bundled fine-food reviews in samples/data, evaluated on the bundled test slice,
+        saved to fossil-finefoods.zip). Options not given keep the library's defaults; the metrics JSON reports the values used.
 
-        With no data options, fine-tunes all-MiniLM-L6-v2 with FOSSIL on the bundled fine-food reviews
-        (samples/data), evaluates on the bundled test slice and saves fossil-finefoods.zip.
-
-        data (one of):
-          --task NAME --data-dir DIR     cola|sst2|mrpc|qqp|stsb|mnli|qnli|rte|wnli in the official Glue layout
-                                         (train.tsv, dev.tsv; MNLI: dev_matched.tsv, dev_mismatched.tsv)
-          --train FILE --validation FILE any TSV/CSV with a header (.csv: comma, quoted fields; else tab, unquoted)
-            --text-column C              sentence column (default: sentence)
-            --text2-column C             second sentence column of pair tasks
-            --label-column C             label column (default: label)
-            --regression                 float labels: similarity regression
-
-        model and training:
-          --backbone minilm|PATH         all-MiniLM-L6-v2 (default) or a Hugging Face folder
-          --adapter fossil|fossil-mini|fossil-bat|lora|full   (default: fossil)
-          --rank N                       adapter rank (default: 64 for FOSSIL, 8 for LoRA)
-          --epochs N  --batch-size N  --max-length N  --learning-rate X  --seed N
-
-        outputs:
-          --output model.zip             the saved model (default: fossil-<task>.zip here)
-          --metrics-json FILE            parameters, timings, size and validation metrics as JSON
-          --predictions FILE             one predicted label (or score) per validation row, in input order
-
-        more:
-          --max-train-rows N  --max-validation-rows N   read only the first N rows
-          --eval-each-epoch              evaluate after each epoch and keep the best epoch
-          --plain                        plain progress lines instead of the live display
-          --verbose                      ML.NET's log, and stack traces on errors
-          --help                         this text
-
-        exit codes: 0 ok, 1 error, 2 bad usage
         """;
 
-    enum Kind { Value, Switch }
+    /// <summary>Printed after every command's help.</summary>
+    public const string ExitCodes = "Exit codes: 0 ok, 1 error, 2 bad usage.";
 
-    sealed record Flag(string Name, Kind Kind, Verb Verb, Action<TrainSettings, PredictSettings, string> Apply);
-
-    static readonly Flag[] Flags =
-    [
-        new("--task", Kind.Value, Verb.Train, (t, _, v) => t.Task = TaskName(v)),
-        new("--data-dir", Kind.Value, Verb.Train, (t, _, v) => t.DataDir = v),
-        new("--train", Kind.Value, Verb.Train, (t, _, v) => t.TrainFile = v),
-        new("--validation", Kind.Value, Verb.Train, (t, _, v) => t.ValidationFile = v),
-        new("--text-column", Kind.Value, Verb.Train, (t, _, v) => t.TextColumn = v),
-        new("--text2-column", Kind.Value, Verb.Train, (t, _, v) => t.Text2Column = v),
-        new("--label-column", Kind.Value, Verb.Train, (t, _, v) => t.LabelColumn = v),
-        new("--regression", Kind.Switch, Verb.Train, (t, _, _) => t.Regression = true),
-        new("--backbone", Kind.Value, Verb.Train, (t, _, v) => t.Backbone = v),
-        new("--adapter", Kind.Value, Verb.Train, (t, _, v) => t.Adapter = AdapterName(v)),
-        new("--rank", Kind.Value, Verb.Train, (t, _, v) => t.Rank = Int("--rank", v, 1)),
-        new("--epochs", Kind.Value, Verb.Train, (t, _, v) => t.Epochs = Int("--epochs", v, 1)),
-        new("--batch-size", Kind.Value, Verb.Train, (t, _, v) => t.BatchSize = Int("--batch-size", v, 1)),
-        new("--max-length", Kind.Value, Verb.Train, (t, _, v) => t.MaxLength = Int("--max-length", v, 8)),
-        new("--learning-rate", Kind.Value, Verb.Train, (t, _, v) => t.LearningRate = Positive("--learning-rate", v)),
-        new("--seed", Kind.Value, Verb.Train, (t, _, v) => t.Seed = Int("--seed", v, int.MinValue)),
-        new("--output", Kind.Value, Verb.Train, (t, _, v) => t.Output = v),
-        new("--metrics-json", Kind.Value, Verb.Train, (t, _, v) => t.MetricsJson = v),
-        new("--predictions", Kind.Value, Verb.Train, (t, _, v) => t.Predictions = v),
-        new("--max-train-rows", Kind.Value, Verb.Train, (t, _, v) => t.MaxTrainRows = Int("--max-train-rows", v, 1)),
-        new("--max-validation-rows", Kind.Value, Verb.Train, (t, _, v) => t.MaxValidationRows = Int("--max-validation-rows", v, 1)),
-        new("--eval-each-epoch", Kind.Switch, Verb.Train, (t, _, _) => t.EvalEachEpoch = true),
-        new("--plain", Kind.Switch, Verb.Train, (t, _, _) => t.Plain = true),
-        new("--verbose", Kind.Switch, Verb.Train, (t, _, _) => t.Verbose = true),
-
-        new("--model", Kind.Value, Verb.Predict, (_, p, v) => p.Model = v),
-        new("--input", Kind.Value, Verb.Predict, (_, p, v) => p.Input = v),
-        new("--text-column", Kind.Value, Verb.Predict, (_, p, v) => p.TextColumn = v),
-        new("--text2-column", Kind.Value, Verb.Predict, (_, p, v) => p.Text2Column = v),
-        new("--output", Kind.Value, Verb.Predict, (_, p, v) => p.Output = v),
-        new("--verbose", Kind.Switch, Verb.Predict, (_, p, _) => p.Verbose = true),
-    ];
-
-    /// <summary>Parses <paramref name="args"/>; throws <see cref="UsageException"/> naming the offending flag or value.</summary>
-    public static ParsedCommand Parse(IReadOnlyList<string> args)
+    /// <summary>
+    /// The commands: <paramref name="train"/> runs for the root command and <c>train</c>, <paramref name="predict"/>
+    /// for <c>predict</c>; each returns the exit code. Combinations that do not go together throw <see cref="UsageException"/>.
+    /// </summary>
+    public static RootCommand Create(Func<TrainSettings, int> train, Func<PredictSettings, int> predict)
     {
-        ArgumentNullException.ThrowIfNull(args);
-        if (args.Any(a => a is "--help" or "-h" or "-?") || (args.Count > 0 && args[0] == "help")) return new ParsedCommand(Verb.Help, null, null);
-        int start = 0;
-        Verb verb = Verb.Train;
-        if (args.Count > 0 && !args[0].StartsWith('-'))
-        {
-            verb = args[0] switch
-            {
-                "train" => Verb.Train,
-                "predict" => Verb.Predict,
-                _ => throw new UsageException($"Unknown command '{args[0]}': expected 'train', 'predict' or options starting with --."),
-            };
-            start = 1;
-        }
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(predict);
 
-        var train = new TrainSettings();
-        var predict = new PredictSettings();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        for (int i = start; i < args.Count; i++)
+        // Data.
+        var task = Flag("--task", "NAME", $"Glue task: {string.Join("|", GlueTasks.Names)}, read from --data-dir in the official Glue layout " +
+            "(train.tsv, dev.tsv; MNLI: dev_matched.tsv, dev_mismatched.tsv)", TaskName);
+        var dataDir = Flag("--data-dir", "DIR", "The Glue task's folder", Text);
+        var trainFile = Flag("--train", "FILE", "Any TSV/CSV with a header to train on (.csv: comma, quoted fields; else tab, unquoted)", Text);
+        var validationFile = Flag("--validation", "FILE", "The labelled file to evaluate on, with --train", Text);
+        var textColumn = Flag("--text-column", "C", "--train files: the sentence column (default: sentence)", Text);
+        var text2Column = Flag("--text2-column", "C", "--train files: the second sentence column of pair tasks", Text);
+        var labelColumn = Flag("--label-column", "C", "--train files: the label column (default: label)", Text);
+        var regression = Switch("--regression", "--train files: float labels, similarity regression");
+        // Model and training: not given, the trainer's own default applies.
+        var backbone = Flag("--backbone", "minilm|PATH", "all-MiniLM-L6-v2 (default) or a Hugging Face folder", Text);
+        var adapter = Flag<AdapterChoice?>("--adapter", "fossil|fossil-mini|fossil-bat|lora|full", "Adapter (default: fossil)", AdapterName);
+        var rank = Number("--rank", 1, "Adapter rank (default: 64 for FOSSIL, 8 for LoRA)");
+        var epochs = Number("--epochs", 1, "Passes over the training data");
+        var batchSize = Number("--batch-size", 1, "Rows per step");
+        var maxLength = Number("--max-length", 8, "Longest token sequence, pairs together");
+        var learningRate = Flag<double?>("--learning-rate", "X", "Peak learning rate", PositiveNumber);
+        var seed = Number("--seed", int.MinValue, "Seed of the MLContext: initialisation and shuffling");
+        // Outputs.
+        var output = Flag("--output", "FILE", "The saved model zip (default: fossil-<task>.zip here; fossil-model.zip for --train)", Text);
+        var metricsJson = Flag("--metrics-json", "FILE", "Parameters, timings, size and validation metrics as JSON", Text);
+        var predictions = Flag("--predictions", "FILE", "One predicted label (or score) per validation row, in input order", Text);
+        // More.
+        var maxTrainRows = Number("--max-train-rows", 1, "Read only the first N training rows");
+        var maxValidationRows = Number("--max-validation-rows", 1, "Read only the first N rows of each validation file");
+        var evalEachEpoch = Switch("--eval-each-epoch", "Evaluate after each epoch and keep the best epoch");
+        var plain = Switch("--plain", "Plain progress lines instead of the live display");
+        var verbose = Switch("--verbose", "ML.NET's log, and stack traces on errors");
+        Option[] trainOptions =
+        [
+            task, dataDir, trainFile, validationFile, textColumn, text2Column, labelColumn, regression,
+            backbone, adapter, rank, epochs, batchSize, maxLength, learningRate, seed,
+            output, metricsJson, predictions, maxTrainRows, maxValidationRows, evalEachEpoch, plain, verbose,
+        ];
+        int Train(ParseResult r) => train(new TrainSettings
         {
-            string arg = args[i];
-            if (!arg.StartsWith("--", StringComparison.Ordinal))
-                throw new UsageException($"Unexpected argument '{arg}': options start with --.");
-            string name = arg;
-            string? inline = null;
-            int equals = arg.IndexOf('=', StringComparison.Ordinal);
-            if (equals > 0)
-            {
-                name = arg[..equals];
-                inline = arg[(equals + 1)..];
-            }
-            Flag flag = Flags.FirstOrDefault(f => f.Name == name && f.Verb == verb)
-                ?? throw new UsageException(Flags.Any(f => f.Name == name)
-                    ? $"Option {name} does not apply to the {verb.ToString().ToLowerInvariant()} command."
-                    : $"Unknown option {name}.");
-            if (!seen.Add(name)) throw new UsageException($"Option {name} is given more than once.");
-            string value;
-            if (flag.Kind == Kind.Switch)
-            {
-                if (inline is not null) throw new UsageException($"Option {name} takes no value.");
-                value = "";
-            }
-            else if (inline is not null)
-            {
-                value = inline;
-            }
-            else
-            {
-                if (i + 1 >= args.Count || (args[i + 1].StartsWith("--", StringComparison.Ordinal) && args[i + 1].Length > 2))
-                    throw new UsageException($"Option {name} needs a value.");
-                value = args[++i];
-            }
-            if (flag.Kind == Kind.Value && string.IsNullOrWhiteSpace(value)) throw new UsageException($"Option {name} needs a non-empty value.");
-            flag.Apply(train, predict, value);
-        }
+            Task = r.GetValue(task), DataDir = r.GetValue(dataDir), TrainFile = r.GetValue(trainFile), ValidationFile = r.GetValue(validationFile),
+            TextColumn = r.GetValue(textColumn), Text2Column = r.GetValue(text2Column), LabelColumn = r.GetValue(labelColumn),
+            Regression = r.GetValue(regression), Backbone = r.GetValue(backbone), Adapter = r.GetValue(adapter), Rank = r.GetValue(rank),
+            Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batchSize), MaxLength = r.GetValue(maxLength), LearningRate = r.GetValue(learningRate),
+            Seed = r.GetValue(seed), Output = r.GetValue(output), MetricsJson = r.GetValue(metricsJson), Predictions = r.GetValue(predictions),
+            MaxTrainRows = r.GetValue(maxTrainRows), MaxValidationRows = r.GetValue(maxValidationRows),
+            EvalEachEpoch = r.GetValue(evalEachEpoch), Plain = r.GetValue(plain), Verbose = r.GetValue(verbose),
+        }.Checked());
 
-        if (verb == Verb.Predict)
+        var root = new RootCommand("Fine-tunes a BERT/RoBERTa backbone with FOSSIL adapters (or LoRA, or full fine-tuning) through an " +
+                                   "ML.NET pipeline, saves the model zip, loads it back and evaluates it.") { HelpName = AppName };
+        var trainCommand = new CliCommand("train", "Fine-tune, save, reload and evaluate (the default command: the options above)");
+        foreach (Option option in trainOptions)
         {
-            foreach (var (option, value) in new[] { ("--model", predict.Model), ("--input", predict.Input), ("--output", predict.Output) })
-                if (value.Length == 0) throw new UsageException($"predict needs {option}.");
-            return new ParsedCommand(Verb.Predict, null, predict);
+            root.Options.Add(option);
+            trainCommand.Options.Add(option);
         }
-        CheckTrain(train);
-        return new ParsedCommand(Verb.Train, train, null);
+        root.SetAction(Train);
+        trainCommand.SetAction(Train);
+
+        var model = Flag("--model", "FILE", "The model zip", Text, required: true);
+        var input = Flag("--input", "FILE", "The TSV/CSV to score (a header, or CoLA's header-less rows)", Text, required: true);
+        var predictText = Flag("--text-column", "C", "The input's sentence column, when its name differs from the training data's", Text);
+        var predictText2 = Flag("--text2-column", "C", "The input's second sentence column, likewise", Text);
+        var predictOutput = Flag("--output", "FILE", "One prediction per input row", Text, required: true);
+        var predictVerbose = Switch("--verbose", "Stack traces on errors");
+        var predictCommand = new CliCommand("predict",
+            "Apply a saved model to a file: predict --model model.zip --input FILE [--text-column C] [--text2-column C] --output FILE") { model, input, predictText, predictText2, predictOutput, predictVerbose };
+        predictCommand.SetAction(r => predict(new PredictSettings
+        {
+            Model = r.GetRequiredValue(model), Input = r.GetRequiredValue(input), Output = r.GetRequiredValue(predictOutput),
+            TextColumn = r.GetValue(predictText), Text2Column = r.GetValue(predictText2), Verbose = r.GetValue(predictVerbose),
+        }));
+
+        // `help` as a command too, as the hand-written parser had it; no --version (the sample has none).
+        var helpCommand = new CliCommand("help", "This text") { Hidden = true };
+        helpCommand.SetAction(r => root.Parse(["--help"]).Invoke(r.InvocationConfiguration));
+        root.Subcommands.Add(trainCommand);
+        root.Subcommands.Add(predictCommand);
+        root.Subcommands.Add(helpCommand);
+        foreach (Option option in root.Options.OfType<VersionOption>().ToList()) root.Options.Remove(option);
+        HelpOption help = root.Options.OfType<HelpOption>().Single();
+        help.Action = new HelpWithNotes((HelpAction)help.Action!);
+        return root;
     }
 
-    static void CheckTrain(TrainSettings t)
+    /// <summary>System.CommandLine's help, then <see cref="TrainNotes"/> (not for predict) and <see cref="ExitCodes"/>.</summary>
+    sealed class HelpWithNotes(HelpAction help) : SynchronousCommandLineAction
     {
-        if (t.Task is not null && t.DataDir is null) throw new UsageException("--task needs --data-dir (the folder with the task's train.tsv and dev.tsv).");
-        if (t.DataDir is not null && t.Task is null) throw new UsageException($"--data-dir needs --task ({string.Join("|", TaskNames)}).");
-        if (t.Task is not null && (t.TrainFile ?? t.ValidationFile) is not null)
-            throw new UsageException("--task reads its own files: give either --task and --data-dir, or --train and --validation.");
-        if (t.Task is not null)
+        public override int Invoke(ParseResult parseResult)
         {
-            string[] defined = [.. new[] { ("--text-column", t.TextColumn), ("--text2-column", t.Text2Column), ("--label-column", t.LabelColumn) }
-                .Where(c => c.Item2 is not null).Select(c => c.Item1)];
-            if (t.Regression) defined = [.. defined, "--regression"];
-            if (defined.Length > 0)
-                throw new UsageException($"--task {t.Task} defines its own columns and label type: {string.Join(", ", defined)} apply to --train files only.");
+            int exit = help.Invoke(parseResult);
+            TextWriter output = parseResult.InvocationConfiguration.Output;
+            if (parseResult.CommandResult.Command.Name != "predict") output.WriteLine(TrainNotes);
+            output.WriteLine(ExitCodes);
+            return exit;
         }
-        if (t.TrainFile is not null && t.ValidationFile is null) throw new UsageException("--train needs --validation (a labelled file to evaluate on).");
-        if (t.ValidationFile is not null && t.TrainFile is null) throw new UsageException("--validation needs --train.");
-        if (t.IsEmbeddedDefault && (t.TextColumn ?? t.Text2Column ?? t.LabelColumn) is not null)
-            throw new UsageException("--text-column, --text2-column and --label-column need --train and --validation.");
-        if (t.IsEmbeddedDefault && t.Regression) throw new UsageException("--regression needs --train and --validation.");
-        if (t.Rank is not null && t.Adapter == AdapterChoice.Full) throw new UsageException("--rank does not apply to --adapter full.");
-        if (t.TextColumn is not null && t.TextColumn == t.Text2Column) throw new UsageException("--text-column and --text2-column name the same column.");
-        if (t.LabelColumn is not null && (t.LabelColumn == (t.TextColumn ?? "sentence") || t.LabelColumn == t.Text2Column))
-            throw new UsageException("--label-column names a text column.");
     }
 
-    static string TaskName(string value)
+    /// <summary>An option with a value; <paramref name="parse"/> throws <see cref="UsageException"/> on a bad one.</summary>
+    static Option<T> Flag<T>(string name, string helpName, string description, Func<string, string, T> parse, bool required = false) => new(name)
     {
-        string name = value.ToLowerInvariant().Replace("-", "", StringComparison.Ordinal);
-        name = name switch { "sst" => "sst2", "sts" or "stsb" => "stsb", _ => name };
-        if (!TaskNames.Contains(name)) throw new UsageException($"Unknown --task '{value}': expected one of {string.Join(", ", TaskNames)}.");
-        return name;
-    }
-
-    static AdapterChoice AdapterName(string value) => value.ToLowerInvariant() switch
-    {
-        "fossil" => AdapterChoice.Fossil,
-        "fossil-mini" => AdapterChoice.FossilMini,
-        "fossil-bat" => AdapterChoice.FossilBat,
-        "lora" => AdapterChoice.Lora,
-        "full" => AdapterChoice.Full,
-        _ => throw new UsageException($"Unknown --adapter '{value}': expected fossil, fossil-mini, fossil-bat, lora or full."),
+        HelpName = helpName,
+        Description = description,
+        Required = required,
+        CustomParser = result =>
+        {
+            string value = result.Tokens[^1].Value;
+            // System.CommandLine takes the next token as the value even when it is another option: `--epochs --seed 1`.
+            string? problem = value.StartsWith("--", StringComparison.Ordinal) && value.Length > 2 ? $"Option {name} needs a value."
+                : string.IsNullOrWhiteSpace(value) ? $"Option {name} needs a non-empty value." : null;
+            try
+            {
+                if (problem is null) return parse(name, value);
+            }
+            catch (UsageException e)
+            {
+                problem = e.Message;
+            }
+            result.AddError(problem);
+            return default!;
+        },
     };
 
-    static int Int(string option, string value, int minimum)
+    static Option<bool> Switch(string name, string description) => new(name) { Description = description, Arity = ArgumentArity.Zero };
+
+    static Option<int?> Number(string name, int minimum, string description) => Flag<int?>(name, "N", description, (option, value) =>
     {
         if (!int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int result))
             throw new UsageException($"{option} needs a whole number, got '{value}'.");
-        if (result < minimum) throw new UsageException($"{option} must be at least {minimum}, got {result}.");
-        return result;
-    }
+        return result >= minimum ? result : throw new UsageException($"{option} must be at least {minimum}, got {result}.");
+    });
 
-    static double Positive(string option, string value)
+    static string Text(string option, string value) => value;
+
+    static double? PositiveNumber(string option, string value)
     {
         if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double result) || !double.IsFinite(result))
             throw new UsageException($"{option} needs a number such as 2e-3, got '{value}'.");
-        if (result <= 0) throw new UsageException($"{option} must be positive, got {value}.");
-        return result;
+        return result > 0 ? result : throw new UsageException($"{option} must be positive, got {value}.");
+    }
+
+    static string TaskName(string option, string value)
+    {
+        string name = value.ToLowerInvariant().Replace("-", "", StringComparison.Ordinal);
+        name = name switch { "sst" => "sst2", "sts" => "stsb", _ => name };
+        return GlueTasks.Names.Contains(name) ? name
+            : throw new UsageException($"Unknown {option} '{value}': expected one of {string.Join(", ", GlueTasks.Names)}.");
     }
 
     /// <summary>The adapter's command-line spelling.</summary>
@@ -330,5 +308,15 @@ public static class GlueCommandLine
         AdapterChoice.FossilBat => "fossil-bat",
         AdapterChoice.Lora => "lora",
         _ => "full",
+    };
+
+    static AdapterChoice? AdapterName(string option, string value) => value.ToLowerInvariant() switch
+    {
+        "fossil" => AdapterChoice.Fossil,
+        "fossil-mini" => AdapterChoice.FossilMini,
+        "fossil-bat" => AdapterChoice.FossilBat,
+        "lora" => AdapterChoice.Lora,
+        "full" => AdapterChoice.Full,
+        _ => throw new UsageException($"Unknown {option} '{value}': expected fossil, fossil-mini, fossil-bat, lora or full."),
     };
 }

@@ -25,8 +25,8 @@ public sealed class GlueRunner
     /// <summary>Default output of the embedded default.</summary>
     public const string DefaultModelFile = "fossil-finefoods.zip";
 
-    // The embedded default: all 800 bundled training rows, measured on this repository's 2-core machine
-    // to finish, build included, well within 5 minutes (see README.md).
+    // The embedded default's own settings (the sample's choice, not the library's defaults): all 800 bundled training
+    // rows, measured on this repository's 2-core machine to finish, build included, well within 5 minutes (see README.md).
     internal const int DefaultEpochs = 3, DefaultMaxLength = 96, DefaultBatchSize = 16;
     internal const double DefaultLearningRate = 2e-3;
 
@@ -43,9 +43,13 @@ public sealed class GlueRunner
     /// <summary>Live progress display: null detects (an interactive terminal), false prints plain lines.</summary>
     public bool? LiveProgress { get; init; }
 
-    /// <summary>The data of a run: where it comes from and how it is read.</summary>
+    /// <summary>
+    /// The data of a run: where it comes from and how it is read, and the settings the mode chooses itself (null: the
+    /// library's default; only the embedded default chooses).
+    /// </summary>
     internal sealed record Plan(string Mode, GlueTask? Task, DataSpec Train, IReadOnlyList<(string Name, DataSpec Spec)> Validations,
-        bool Regression, IReadOnlyList<string>? Classes, string DefaultOutput, int Epochs, int BatchSize, int MaxLength, double? LearningRate);
+        bool Regression, IReadOnlyList<string>? Classes, string DefaultOutput,
+        int? Epochs = null, int? BatchSize = null, int? MaxLength = null, double? LearningRate = null);
 
     /// <summary>Resolves the data files and defaults of <paramref name="s"/> (no rows are read yet).</summary>
     internal static Plan MakePlan(TrainSettings s)
@@ -58,13 +62,13 @@ public sealed class GlueRunner
             string File(string file) => Path.Combine(dir, file);
             return new Plan("task", task, task.Spec(File(GlueTask.TrainFile), labelled: true),
                 [.. task.ValidationFiles.Select(f => (f, task.Spec(File(f), labelled: true)))],
-                task.IsRegression, task.Classes, $"fossil-{task.Name}.zip", 3, 32, 128, null);
+                task.IsRegression, task.Classes, $"fossil-{task.Name}.zip");
         }
         if (s.TrainFile is { } trainFile)
         {
             DataSpec Spec(string path) => FileSpec(path, s.TextColumn ?? "sentence", s.Text2Column, s.LabelColumn ?? "label", s.Regression);
             return new Plan("files", null, Spec(trainFile), [(Path.GetFileName(s.ValidationFile!), Spec(s.ValidationFile!))], s.Regression, null,
-                "fossil-model.zip", 3, 32, 128, null);
+                "fossil-model.zip");
         }
         string train = Path.Combine(BundledDataFolder, "fine_foods_train.tsv"), test = Path.Combine(BundledDataFolder, "fine_foods_test.tsv");
         return new Plan("embedded-default", null, FileSpec(train, "sentence", null, "label", false),
@@ -86,6 +90,7 @@ public sealed class GlueRunner
     {
         ArgumentNullException.ThrowIfNull(s);
         var wall = Stopwatch.StartNew();
+        // No --seed: an MLContext without a seed, and the trainer takes its own default.
         var ml = new MLContext(seed: s.Seed);
         ml.Log += (_, e) =>
         {
@@ -94,8 +99,6 @@ public sealed class GlueRunner
         };
 
         Plan plan = MakePlan(s);
-        int epochs = s.Epochs ?? plan.Epochs, batchSize = s.BatchSize ?? plan.BatchSize, maxLength = s.MaxLength ?? plan.MaxLength;
-        double? learningRate = s.LearningRate ?? plan.LearningRate;
         output.WriteLine(plan.Mode switch
         {
             "task" => $"Glue {plan.Task!.Title}: {Path.GetFullPath(s.DataDir!)}",
@@ -125,21 +128,16 @@ public sealed class GlueRunner
             validationViews = [.. validationViews.Select(labelKeys.Transform)];
         }
 
-        // 3. Fine-tune.
-        BackboneSource backbone = Backbone(s.Backbone);
-        output.WriteLine($"  backbone: {backbone.Description}; adapter {s.Adapter.Name()}" + (s.Rank is { } r ? $" r={r}" : "") +
-                         $"; {epochs} epoch(s), batch {batchSize}, max length {maxLength}, learning rate " +
-                         (learningRate?.ToString("G", CultureInfo.InvariantCulture) ?? "default"));
-        bool live = !s.Plain && !s.Verbose && (LiveProgress ?? ProgressDisplay.CanRenderLive(output));
-        var fitClock = Stopwatch.StartNew();
-        ITransformer model = ProgressDisplay.Run(output, live, epochs, progress =>
+        // 3. Fine-tune. Only what the command line (or the embedded default) chooses is set; every other field keeps the
+        //    library's default, and the model's training summary reports what was used.
+        FossilTrainerOptions options = plan.Regression ? new FossilSentenceSimilarityTrainer.Options() : new FossilTextClassificationTrainer.Options();
+        options.LabelColumnName = DataSpec.LabelColumn;
+        options.Sentence1ColumnName = plan.Train.Text1.Name;
+        options.Sentence2ColumnName = plan.Train.Text2?.Name;
+        if (s.Backbone is { } backbone) options.Backbone = Backbone(backbone);
+        if (s.Adapter is { } adapter)
         {
-            FossilTrainerOptions options = plan.Regression ? new FossilSentenceSimilarityTrainer.Options() : new FossilTextClassificationTrainer.Options();
-            options.LabelColumnName = DataSpec.LabelColumn;
-            options.Sentence1ColumnName = plan.Train.Text1.Name;
-            options.Sentence2ColumnName = plan.Train.Text2?.Name;
-            options.Backbone = backbone;
-            (options.AdapterKind, options.FossilVariant) = s.Adapter switch
+            (options.AdapterKind, options.FossilVariant) = adapter switch
             {
                 AdapterChoice.FossilMini => (AdapterKind.Fossil, FossilVariant.Mini),
                 AdapterChoice.FossilBat => (AdapterKind.Fossil, FossilVariant.Bat),
@@ -147,15 +145,23 @@ public sealed class GlueRunner
                 AdapterChoice.Full => (AdapterKind.FullFineTuning, FossilVariant.Default),
                 _ => (AdapterKind.Fossil, FossilVariant.Default),
             };
-            options.Rank = s.Rank;
-            options.Epochs = epochs;
-            options.BatchSize = batchSize;
-            options.MaxSequenceLength = maxLength;
-            options.LearningRate = learningRate;
-            options.Seed = s.Seed;
-            options.ValidationSet = s.EvalEachEpoch ? validationViews[0] : null;
+        }
+        options.Rank = s.Rank;
+        if ((s.Epochs ?? plan.Epochs) is int epochs) options.Epochs = epochs;
+        if ((s.BatchSize ?? plan.BatchSize) is int batchSize) options.BatchSize = batchSize;
+        if ((s.MaxLength ?? plan.MaxLength) is int maxLength) options.MaxSequenceLength = maxLength;
+        options.LearningRate = s.LearningRate ?? plan.LearningRate;
+        options.ValidationSet = s.EvalEachEpoch ? validationViews[0] : null;
+        options.CancellationToken = cancellation;
+        output.WriteLine($"  backbone: {options.Backbone?.Description ?? "default"}; adapter: {s.Adapter?.Name() ?? "default"}" +
+                         (s.Rank is { } r ? $" r={r}" : "") + $"; {options.Epochs} epoch(s), batch {options.BatchSize}, " +
+                         $"max length {options.MaxSequenceLength}, learning rate " +
+                         (options.LearningRate?.ToString("G", CultureInfo.InvariantCulture) ?? "default"));
+        bool live = !s.Plain && !s.Verbose && (LiveProgress ?? ProgressDisplay.CanRenderLive(output));
+        var fitClock = Stopwatch.StartNew();
+        ITransformer model = ProgressDisplay.Run(output, live, options.Epochs, progress =>
+        {
             options.Progress = progress;
-            options.CancellationToken = cancellation;
             IEstimator<ITransformer> estimator = plan.Regression
                 ? ml.Regression.Trainers.FossilSentenceSimilarity((FossilSentenceSimilarityTrainer.Options)options)
                 : ml.MulticlassClassification.Trainers.FossilTextClassification((FossilTextClassificationTrainer.Options)options)
@@ -193,7 +199,7 @@ public sealed class GlueRunner
                 .ToList();
             if (s.Predictions is { } predictionsPath) WriteLines(predictionsPath, evaluations[0].Predictions);
 
-            JsonObject metrics = Report(s, plan, epochs, batchSize, maxLength, summary, fitSeconds, zipPath, zipBytes,
+            JsonObject metrics = Report(plan, summary, fitSeconds, zipPath, zipBytes,
                 backboneBytes, backboneDescription, backboneSha, trainTable, evaluations);
             metrics["total_seconds"] = wall.Elapsed.TotalSeconds;
             if (s.MetricsJson is { } metricsPath)
@@ -286,6 +292,14 @@ public sealed class GlueRunner
         File.WriteAllText(full, text.ToString(), new UTF8Encoding(false));
     }
 
+    /// <summary>The <c>--adapter</c> spelling of what the trainer used, from the training summary.</summary>
+    static string AdapterName(JsonObject summary) =>
+        (summary["adapter"]!.GetValue<string>(), summary["fossil_variant"]?.GetValue<string>()) switch
+        {
+            ("fossil", "mini" or "bat") => $"fossil-{summary["fossil_variant"]}",
+            var (kind, _) => kind,
+        };
+
     static BackboneSource Backbone(string value)
     {
         if (value.Equals("minilm", StringComparison.OrdinalIgnoreCase)) return BackboneSource.MiniLM();
@@ -318,7 +332,7 @@ public sealed class GlueRunner
             metrics["mse"] = ours.MeanSquaredError;
             metrics["rmse"] = ours.RootMeanSquaredError;
             metrics["mae"] = ours.MeanAbsoluteError;
-            double mean = train.Labels!.Average(l => (double)DataFiles.ParseScore(l));
+            double mean = train.Scores!.Average(l => (double)l);
             metrics["mean_baseline_mse"] = labels.Average(l => (l - mean) * (l - mean));
             return new Evaluation(name, table.Rows, metrics, [.. scores.Select(FormatScore)]);
         }
@@ -341,32 +355,30 @@ public sealed class GlueRunner
         }
     }
 
-    static JsonObject Report(TrainSettings s, Plan plan, int epochs, int batchSize, int maxLength,
-        JsonObject summary, double fitSeconds, string zipPath, long zipBytes, long backboneBytes, string backboneDescription, string? backboneSha,
-        ScannedTable train, List<Evaluation> evaluations)
+    static JsonObject Report(Plan plan, JsonObject summary, double fitSeconds, string zipPath, long zipBytes, long backboneBytes,
+        string backboneDescription, string? backboneSha, ScannedTable train, List<Evaluation> evaluations)
     {
         JsonArray perEpoch = summary["epochs"]?.AsArray() ?? [];
         double trainSeconds = summary["train_seconds"]!.GetValue<double>();
-        bool full = s.Adapter == AdapterChoice.Full;
+        // The settings as the trainer used them (the library's defaults where the command line gave none).
         var report = new JsonObject
         {
             ["mode"] = plan.Mode,
             ["task"] = plan.Task?.Name,
             ["backbone"] = backboneDescription,
             ["backbone_sha256"] = backboneSha,
-            ["adapter"] = s.Adapter.Name(),
+            ["adapter"] = AdapterName(summary),
             ["rank"] = summary["rank"]?.DeepClone(),
             ["target_modules"] = summary["target_modules"]?.DeepClone(),
             ["trainable_parameters"] = summary["trainable_parameters"]!.DeepClone(),
             ["total_parameters"] = summary["total_parameters"]!.DeepClone(),
-            ["epochs"] = epochs,
+            ["epochs"] = summary["epochs_requested"]!.DeepClone(),
             ["epochs_run"] = perEpoch.Count,
             ["best_epoch"] = summary["best_epoch"]?.DeepClone(),
-            ["batch_size"] = batchSize,
-            ["max_length"] = maxLength,
-            // The learning rate the trainer used (its default when none was given).
+            ["batch_size"] = summary["batch_size"]!.DeepClone(),
+            ["max_length"] = summary["max_length"]!.DeepClone(),
             ["learning_rate"] = summary["learning_rate"]!.DeepClone(),
-            ["seed"] = s.Seed,
+            ["seed"] = summary["seed"]!.DeepClone(),
             ["train_file"] = train.Path,
             ["train_rows"] = train.Rows,
             ["validation_file"] = plan.Validations[0].Spec.Layout.Path,
@@ -415,6 +427,9 @@ public sealed class GlueRunner
     {
         static string F(JsonNode? n, string format = "F4") => n is null ? "-" : n.GetValue<double>().ToString(format, CultureInfo.InvariantCulture);
         output.WriteLine();
+        // JSON values print culture-invariant.
+        output.WriteLine($"Settings used: backbone {m["backbone"]}; adapter {m["adapter"]}" + (m["rank"] is { } rank ? $" r={rank}" : "") +
+            $"; {m["epochs"]} epoch(s), batch {m["batch_size"]}, max length {m["max_length"]}, learning rate {F(m["learning_rate"], "G")}, seed {m["seed"]}.");
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Trained {m["epochs_run"]} epoch(s) in {F(m["train_seconds"], "F1")} s ({F(m["seconds_per_epoch"], "F1")} s/epoch); " +
             $"trainable parameters {m["trainable_parameters"]!.GetValue<long>():N0} of {m["total_parameters"]!.GetValue<long>():N0}."));

@@ -52,13 +52,13 @@ public sealed record GlueTask(string Name, string Title, string Text1, string? T
     /// </summary>
     public TableLayout Layout(string path, bool requireTextColumn = true)
     {
-        string[] first = TableLayout.ReadFirstRow(path, FileFormat.Tsv);
+        string[] first = DataFiles.FirstRow(path, FileFormat.Tsv).Fields;
         if (Name == "cola" && first.Length == ColaHeaderlessColumns.Count && first[1] is "0" or "1")
             return new TableLayout(path, FileFormat.Tsv, false, ColaHeaderlessColumns);
         TableLayout layout = TableLayout.FromHeader(path, FileFormat.Tsv);
         if (requireTextColumn && !layout.Columns.Contains(Text1))
-            throw new DataFileException(path, 1,
-                $"line 1 is not a {Title} header: it has no '{Text1}' column (it has {string.Join(", ", layout.Columns.Select(c => $"'{c}'"))})" +
+            throw new DataFileException(path, layout.HeaderLine,
+                $"line {layout.HeaderLine} is not a {Title} header: it has no '{Text1}' column (it has {string.Join(", ", layout.Columns.Select(c => $"'{c}'"))})" +
                 (Name == "cola" ? "; CoLA's header-less train.tsv and dev.tsv rows have four fields: source, label 0/1, original label, sentence." : "."));
         return layout;
     }

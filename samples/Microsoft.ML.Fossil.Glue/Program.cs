@@ -1,8 +1,10 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
 using System.Reflection;
 
 namespace Microsoft.ML.Fossil.Glue;
 
-/// <summary>Entry point: see <see cref="GlueCommandLine.Usage"/>.</summary>
+/// <summary>Entry point: see <see cref="GlueCommandLine"/> and <c>--help</c>.</summary>
 public static class Program
 {
     /// <summary>Runs the command line; exit code 0 ok, 1 error, 2 bad usage.</summary>
@@ -16,7 +18,7 @@ public sealed class GlueApp(TextWriter output, TextWriter error)
     public const int Ok = 0;
     /// <summary>Exit code of a failed run (message on stderr).</summary>
     public const int Failed = 1;
-    /// <summary>Exit code of bad usage (message and usage text on stderr).</summary>
+    /// <summary>Exit code of bad usage (message and help on stderr).</summary>
     public const int BadUsage = 2;
 
     /// <summary>Live progress display: null detects, false prints plain lines.</summary>
@@ -28,23 +30,25 @@ public sealed class GlueApp(TextWriter output, TextWriter error)
     /// <summary>Runs <paramref name="args"/>; returns the exit code.</summary>
     public int Run(IReadOnlyList<string> args)
     {
-        ParsedCommand command;
-        try
-        {
-            command = GlueCommandLine.Parse(args);
-        }
-        catch (UsageException e)
-        {
-            return Usage(e.Message);
-        }
-        if (command.Verb == Verb.Help)
-        {
-            output.WriteLine(GlueCommandLine.Usage);
-            return Ok;
-        }
-
-        bool verbose = command.Train?.Verbose ?? command.Predict?.Verbose ?? false;
         using var cancellation = new CancellationTokenSource();
+        bool verbose = false;
+        RootCommand root = GlueCommandLine.Create(
+            train: s =>
+            {
+                verbose = s.Verbose;
+                LastMetrics = new GlueRunner(output, error) { LiveProgress = LiveProgress }.Train(s, cancellation.Token);
+                return Ok;
+            },
+            predict: p =>
+            {
+                verbose = p.Verbose;
+                new GlueRunner(output, error).Predict(p);
+                return Ok;
+            });
+        ParseResult parsed = root.Parse(args);
+        // Bad usage, unless help was asked for (`predict --help` lacks predict's required options).
+        if (parsed.Action is ParseErrorAction) return Usage(root, parsed, [.. parsed.Errors.Select(e => e.Message)]);
+
         void OnCancel(object? sender, ConsoleCancelEventArgs e)
         {
             e.Cancel = true; // stop between training steps, then exit with code 1
@@ -53,14 +57,15 @@ public sealed class GlueApp(TextWriter output, TextWriter error)
         Console.CancelKeyPress += OnCancel;
         try
         {
-            var runner = new GlueRunner(output, error) { LiveProgress = LiveProgress };
-            if (command.Verb == Verb.Predict) runner.Predict(command.Predict!);
-            else LastMetrics = runner.Train(command.Train!, cancellation.Token);
-            return Ok;
+            // Exceptions reach the handlers below: ours print one line (exit 1), or the help for bad usage (exit 2).
+            return parsed.Invoke(new InvocationConfiguration
+            {
+                Output = output, Error = error, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null,
+            });
         }
         catch (UsageException e)
         {
-            return Usage(e.Message);
+            return Usage(root, parsed, [e.Message]);
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
@@ -79,11 +84,13 @@ public sealed class GlueApp(TextWriter output, TextWriter error)
         }
     }
 
-    int Usage(string message)
+    /// <summary>The messages, then the help of the command they concern, on stderr; exit code 2.</summary>
+    int Usage(RootCommand root, ParseResult parsed, IEnumerable<string> messages)
     {
-        error.WriteLine($"error: {message}");
+        foreach (string message in messages) error.WriteLine($"error: {message}");
         error.WriteLine();
-        error.WriteLine(GlueCommandLine.Usage);
+        string[] helpArgs = parsed.CommandResult.Command == root ? ["--help"] : [parsed.CommandResult.Command.Name, "--help"];
+        root.Parse(helpArgs).Invoke(new InvocationConfiguration { Output = error });
         return BadUsage;
     }
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using Microsoft.ML.Fossil.Training;
 using Spectre.Console;
 
 namespace Microsoft.ML.Fossil.Glue;

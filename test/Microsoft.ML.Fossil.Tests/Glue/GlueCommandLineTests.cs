@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Microsoft.ML.Fossil.Glue;
 
 namespace Microsoft.ML.Fossil.Tests.Glue;
@@ -13,108 +14,192 @@ public class GlueCommandLineTests
         return (exit, output.ToString(), error.ToString());
     }
 
-    [Fact]
-    public void No_options_is_the_embedded_default()
+    /// <summary>What the command line hands to the train or predict action (no errors allowed), through System.CommandLine's own invocation.</summary>
+    internal static (TrainSettings? Train, PredictSettings? Predict) Parse(params string[] args)
     {
-        ParsedCommand command = GlueCommandLine.Parse([]);
-        Assert.Equal(Verb.Train, command.Verb);
-        TrainSettings t = command.Train!;
+        TrainSettings? train = null;
+        PredictSettings? predict = null;
+        RootCommand root = GlueCommandLine.Create(t => { train = t; return 0; }, p => { predict = p; return 0; });
+        ParseResult parsed = root.Parse(args);
+        Assert.Empty(parsed.Errors);
+        Assert.Equal(0, parsed.Invoke(new InvocationConfiguration { Output = TextWriter.Null, Error = TextWriter.Null, EnableDefaultExceptionHandler = false }));
+        Assert.True(train is null != predict is null);
+        return (train, predict);
+    }
+
+    [Fact]
+    public void No_options_is_the_embedded_default_and_leaves_every_library_setting_unset()
+    {
+        TrainSettings t = Parse().Train!;
         Assert.True(t.IsEmbeddedDefault);
-        Assert.Equal(("minilm", AdapterChoice.Fossil, 42), (t.Backbone, t.Adapter, t.Seed));
+        // Not given means not chosen: the trainer's Options keep the library's defaults (the runner copies none).
+        Assert.Null(t.Backbone);
+        Assert.Null(t.Adapter);
+        Assert.Null(t.Rank);
         Assert.Null(t.Epochs);
+        Assert.Null(t.BatchSize);
+        Assert.Null(t.MaxLength);
+        Assert.Null(t.LearningRate);
+        Assert.Null(t.Seed);
         Assert.Null(t.Output);
-        Assert.True(GlueCommandLine.Parse(["train"]).Train!.IsEmbeddedDefault);
-        Assert.True(GlueCommandLine.Parse(["--epochs", "1"]).Train!.IsEmbeddedDefault); // the default with an override
+        Assert.False(t.Regression || t.EvalEachEpoch || t.Plain || t.Verbose);
+        Assert.True(Parse("train").Train!.IsEmbeddedDefault);
+        Assert.True(Parse("--epochs", "1").Train!.IsEmbeddedDefault); // the default with an override
+        Assert.Equal(1, Parse("train", "--epochs", "1").Train!.Epochs);
     }
 
     [Fact]
     public void Every_train_flag_is_read()
     {
-        TrainSettings t = GlueCommandLine.Parse([
-            "train", "--train", "a.csv", "--validation", "b.csv", "--text-column", "q", "--text2-column", "p", "--label-column", "y",
-            "--regression", "--backbone", "/models/roberta", "--adapter", "lora", "--rank", "16", "--epochs", "4", "--batch-size", "8",
-            "--max-length", "64", "--learning-rate", "3e-4", "--seed", "-7", "--output", "m.zip", "--metrics-json", "m.json",
-            "--predictions", "p.txt", "--max-train-rows", "100", "--max-validation-rows", "50", "--eval-each-epoch", "--plain", "--verbose",
-        ]).Train!;
-        Assert.Equal(("a.csv", "b.csv", "q", "p", "y", true), (t.TrainFile, t.ValidationFile, t.TextColumn, t.Text2Column, t.LabelColumn, t.Regression));
-        Assert.Equal(("/models/roberta", AdapterChoice.Lora, 16), (t.Backbone, t.Adapter, t.Rank));
-        Assert.Equal((4, 8, 64, 3e-4, -7), (t.Epochs, t.BatchSize, t.MaxLength, t.LearningRate, t.Seed));
-        Assert.Equal(("m.zip", "m.json", "p.txt"), (t.Output, t.MetricsJson, t.Predictions));
-        Assert.Equal((100, 50), (t.MaxTrainRows, t.MaxValidationRows));
-        Assert.True(t.EvalEachEpoch && t.Plain && t.Verbose);
-        Assert.False(t.IsEmbeddedDefault);
+        foreach (string? verb in new[] { null, "train" })
+        {
+            string[] args =
+            [
+                "--train", "a.csv", "--validation", "b.csv", "--text-column", "q", "--text2-column", "p", "--label-column", "y",
+                "--regression", "--backbone", "/models/roberta", "--adapter", "lora", "--rank", "16", "--epochs", "4", "--batch-size", "8",
+                "--max-length", "64", "--learning-rate", "3e-4", "--seed", "-7", "--output", "m.zip", "--metrics-json", "m.json",
+                "--predictions", "p.txt", "--max-train-rows", "100", "--max-validation-rows", "50", "--eval-each-epoch", "--plain", "--verbose",
+            ];
+            TrainSettings t = Parse(verb is null ? args : [verb, .. args]).Train!;
+            Assert.Equal(("a.csv", "b.csv", "q", "p", "y", true), (t.TrainFile, t.ValidationFile, t.TextColumn, t.Text2Column, t.LabelColumn, t.Regression));
+            Assert.Equal(("/models/roberta", AdapterChoice.Lora, 16), (t.Backbone, t.Adapter, t.Rank));
+            Assert.Equal((4, 8, 64, 3e-4, -7), (t.Epochs, t.BatchSize, t.MaxLength, t.LearningRate, t.Seed));
+            Assert.Equal(("m.zip", "m.json", "p.txt"), (t.Output, t.MetricsJson, t.Predictions));
+            Assert.Equal((100, 50), (t.MaxTrainRows, t.MaxValidationRows));
+            Assert.True(t.EvalEachEpoch && t.Plain && t.Verbose);
+            Assert.False(t.IsEmbeddedDefault);
+        }
 
-        TrainSettings task = GlueCommandLine.Parse(["--task", "MNLI", "--data-dir", "/glue/MNLI", "--adapter=fossil-bat", "--epochs=2"]).Train!;
+        TrainSettings task = Parse("--task", "MNLI", "--data-dir", "/glue/MNLI", "--adapter=fossil-bat", "--epochs=2").Train!;
         Assert.Equal(("mnli", "/glue/MNLI", AdapterChoice.FossilBat, 2), (task.Task, task.DataDir, task.Adapter, task.Epochs));
-        Assert.Equal("sst2", GlueCommandLine.Parse(["--task", "SST-2", "--data-dir", "d"]).Train!.Task);
-        Assert.Equal("stsb", GlueCommandLine.Parse(["--task", "STS-B", "--data-dir", "d"]).Train!.Task);
-        foreach (string name in GlueTasks.Names) Assert.Equal(name, GlueCommandLine.Parse(["--task", name, "--data-dir", "d"]).Train!.Task);
+        Assert.Equal("sst2", Parse("--task", "SST-2", "--data-dir", "d").Train!.Task);
+        Assert.Equal("stsb", Parse("--task", "STS-B", "--data-dir", "d").Train!.Task);
+        foreach (string name in GlueTasks.Names) Assert.Equal(name, Parse("--task", name, "--data-dir", "d").Train!.Task);
         foreach (var (value, adapter) in new[] { ("fossil", AdapterChoice.Fossil), ("fossil-mini", AdapterChoice.FossilMini),
-                     ("fossil-bat", AdapterChoice.FossilBat), ("lora", AdapterChoice.Lora), ("full", AdapterChoice.Full) })
-            Assert.Equal(adapter, GlueCommandLine.Parse(["--adapter", value]).Train!.Adapter);
+                     ("fossil-bat", AdapterChoice.FossilBat), ("lora", AdapterChoice.Lora), ("FULL", AdapterChoice.Full) })
+            Assert.Equal(adapter, Parse("--adapter", value).Train!.Adapter);
     }
 
     [Fact]
     public void Every_predict_flag_is_read()
     {
-        ParsedCommand command = GlueCommandLine.Parse(["predict", "--model", "m.zip", "--input", "test.tsv", "--text-column", "a",
-            "--text2-column", "b", "--output", "out.txt", "--verbose"]);
-        Assert.Equal(Verb.Predict, command.Verb);
-        PredictSettings p = command.Predict!;
+        PredictSettings p = Parse("predict", "--model", "m.zip", "--input", "test.tsv", "--text-column", "a",
+            "--text2-column", "b", "--output", "out.txt", "--verbose").Predict!;
         Assert.Equal(("m.zip", "test.tsv", "a", "b", "out.txt", true), (p.Model, p.Input, p.TextColumn, p.Text2Column, p.Output, p.Verbose));
+        PredictSettings bare = Parse("predict", "--model=m.zip", "--input", "i.csv", "--output", "o.txt").Predict!;
+        Assert.Equal((null, null, false), (bare.TextColumn, bare.Text2Column, bare.Verbose));
     }
 
     [Theory]
-    [InlineData("Unknown option --bogus", "--bogus")]
-    [InlineData("Unknown command 'fit'", "fit")]
-    [InlineData("Option --epochs needs a value", "--epochs")]
+    // System.CommandLine's own checks.
+    [InlineData("Unrecognized command or argument '--bogus'", "--bogus")]
+    [InlineData("Unrecognized command or argument 'fit'", "fit")]
+    [InlineData("Required argument missing for option: '--epochs'", "--epochs")]
+    [InlineData("Option '--seed' expects a single argument but 2 were provided", "--seed", "1", "--seed", "2")]
+    [InlineData("Unrecognized command or argument 'yes'", "--regression=yes")]
+    [InlineData("Unrecognized command or argument 'extra'", "--epochs", "1", "extra")]
+    [InlineData("Unrecognized command or argument '--model'", "--model", "m.zip")]
+    [InlineData("Unrecognized command or argument '--epochs'", "predict", "--model", "m", "--input", "i", "--output", "o", "--epochs", "1")]
+    [InlineData("Option '--model' is required", "predict", "--input", "i", "--output", "o")]
+    [InlineData("Option '--input' is required", "predict", "--model", "m", "--output", "o")]
+    [InlineData("Option '--output' is required", "predict", "--model", "m", "--input", "i")]
+    [InlineData("Required argument missing for option: '--output'", "--output=")]
+    // Each value, converted by the runner's parsers.
     [InlineData("Option --epochs needs a value", "--epochs", "--seed", "1")]
+    [InlineData("Option --output needs a value", "train", "--output", "--plain")]
+    [InlineData("Option --output needs a non-empty value", "--output", " ")]
     [InlineData("--epochs needs a whole number, got 'three'", "--epochs", "three")]
     [InlineData("--epochs must be at least 1, got 0", "--epochs", "0")]
     [InlineData("--rank needs a whole number, got '1.5'", "--rank", "1.5")]
     [InlineData("--batch-size must be at least 1", "--batch-size", "-4")]
     [InlineData("--max-length must be at least 8", "--max-length", "4")]
+    [InlineData("--max-train-rows must be at least 1", "--max-train-rows", "0")]
     [InlineData("--learning-rate needs a number such as 2e-3, got 'fast'", "--learning-rate", "fast")]
     [InlineData("--learning-rate must be positive", "--learning-rate", "-1e-3")]
     [InlineData("--seed needs a whole number", "--seed", "1e3")]
     [InlineData("Unknown --task 'squad'", "--task", "squad", "--data-dir", "d")]
     [InlineData("Unknown --adapter 'prefix'", "--adapter", "prefix")]
+    // Combinations (TrainSettings.Checked).
     [InlineData("--task needs --data-dir", "--task", "sst2")]
     [InlineData("--data-dir needs --task", "--data-dir", "d")]
     [InlineData("--train needs --validation", "--train", "a.tsv")]
-    [InlineData("--validation needs --train", "--validation", "a.tsv")]
+    [InlineData("--validation needs --train", "train", "--validation", "a.tsv")]
     [InlineData("--task reads its own files", "--task", "rte", "--data-dir", "d", "--train", "a.tsv", "--validation", "b.tsv")]
     [InlineData("--task sst2 defines its own columns", "--task", "sst2", "--data-dir", "d", "--text-column", "x")]
     [InlineData("--task stsb defines its own columns and label type: --regression", "--task", "stsb", "--data-dir", "d", "--regression")]
-    [InlineData("need --train and --validation", "--label-column", "y")]
+    [InlineData("--label-column needs --train and --validation", "--label-column", "y")]
+    [InlineData("--text-column, --regression need --train and --validation", "--text-column", "x", "--regression")]
     [InlineData("--rank does not apply to --adapter full", "--adapter", "full", "--rank", "8")]
-    [InlineData("Option --seed is given more than once", "--seed", "1", "--seed", "2")]
-    [InlineData("Option --regression takes no value", "--regression=yes")]
-    [InlineData("Unexpected argument 'extra'", "--epochs", "1", "extra")]
-    [InlineData("Option --model does not apply to the train command", "--model", "m.zip")]
-    [InlineData("Option --epochs does not apply to the predict command", "predict", "--model", "m", "--input", "i", "--output", "o", "--epochs", "1")]
-    [InlineData("predict needs --model", "predict", "--input", "i", "--output", "o")]
-    [InlineData("predict needs --input", "predict", "--model", "m", "--output", "o")]
-    [InlineData("predict needs --output", "predict", "--model", "m", "--input", "i")]
-    [InlineData("Option --output needs a non-empty value", "--output=")]
-    public void Bad_usage_exits_2_with_the_message_and_the_usage_text(string message, params string[] args)
+    [InlineData("--text-column and --text2-column name the same column", "--train", "a", "--validation", "b", "--text-column", "x", "--text2-column", "x")]
+    [InlineData("--label-column names a text column", "--train", "a", "--validation", "b", "--label-column", "sentence")]
+    public void Bad_usage_exits_2_with_the_message_and_the_help_and_runs_nothing(string message, params string[] args)
     {
         var (exit, output, error) = Run(args);
         Assert.Equal(GlueApp.BadUsage, exit);
-        Assert.Contains(message, error);
-        Assert.Contains("usage:", error);
-        Assert.Equal("", output);
-        Assert.Throws<UsageException>(() => GlueCommandLine.Parse(args));
+        Assert.Contains($"error: {message}", error);
+        Assert.Contains("Usage:", error);
+        Assert.Contains(GlueCommandLine.ExitCodes, error);
+        Assert.Equal("", output); // nothing trained or predicted
+        // The help of the command the arguments were for.
+        Assert.Contains(args[0] is "predict" or "train" ? $"{GlueCommandLine.AppName} {args[0]} [options]" : $"{GlueCommandLine.AppName} [command] [options]", error);
+    }
+
+    /// <summary>Every flag the runner has, with its value placeholder as the help shows it.</summary>
+    static readonly string[] TrainFlags =
+    [
+        "--task <NAME>", "--data-dir <DIR>", "--train <FILE>", "--validation <FILE>", "--text-column <C>", "--text2-column <C>",
+        "--label-column <C>", "--regression", "--backbone <minilm|PATH>", "--adapter <fossil|fossil-mini|fossil-bat|lora|full>",
+        "--rank <N>", "--epochs <N>", "--batch-size <N>", "--max-length <N>", "--learning-rate <X>", "--seed <N>", "--output <FILE>",
+        "--metrics-json <FILE>", "--predictions <FILE>", "--max-train-rows <N>", "--max-validation-rows <N>", "--eval-each-epoch", "--plain",
+        "--verbose", "-?, -h, --help",
+    ];
+
+    static readonly string[] PredictFlags =
+        ["--model <FILE> (REQUIRED)", "--input <FILE> (REQUIRED)", "--text-column <C>", "--text2-column <C>", "--output <FILE> (REQUIRED)", "--verbose"];
+
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("-h")]
+    [InlineData("-?")]
+    [InlineData("help")]
+    [InlineData("train", "--help")]
+    [InlineData("--epochs", "1", "--help")]
+    public void Help_lists_every_flag_the_data_modes_and_the_exit_codes_and_exits_0(params string[] args)
+    {
+        var (exit, output, error) = Run(args);
+        Assert.Equal(GlueApp.Ok, exit);
+        Assert.Equal("", error);
+        foreach (string flag in TrainFlags) Assert.Contains(flag, output);
+        Assert.Contains("cola|sst2|mrpc|qqp|stsb|mnli|qnli|rte|wnli", output);
+        Assert.Contains("--task NAME --data-dir DIR, or --train FILE --validation FILE", output);
+        Assert.Contains("embedded default", output);
+        Assert.Contains(GlueCommandLine.ExitCodes, output);
+        if (args[0] != "train") Assert.Contains("predict --model model.zip --input FILE [--text-column C] [--text2-column C] --output FILE", output);
+        Assert.DoesNotContain("--version", output);
     }
 
     [Fact]
-    public void Help_prints_the_usage_and_exits_0()
+    public void Predict_help_lists_its_flags_even_without_the_required_ones()
     {
-        var (exit, output, error) = Run("--help");
+        var (exit, output, error) = Run("predict", "--help");
         Assert.Equal(GlueApp.Ok, exit);
-        Assert.Contains("--task NAME --data-dir DIR", output);
-        Assert.Contains("predict --model model.zip --input FILE", output);
         Assert.Equal("", error);
+        foreach (string flag in PredictFlags) Assert.Contains(flag, output);
+        Assert.DoesNotContain("--epochs", output);
+        Assert.Contains(GlueCommandLine.ExitCodes, output);
+    }
+
+    [Fact]
+    public void The_defaults_the_help_names_are_the_library_s()
+    {
+        // The help names the library's defaults for information only; the runner leaves these Options fields alone.
+        var (_, help, _) = Run("--help");
+        Assert.Contains($"(default: {FossilDefaults.FossilRank} for FOSSIL, {FossilDefaults.LoraRank} for LoRA)", help);
+        Assert.Contains("all-MiniLM-L6-v2 (default)", help);
+        Assert.Contains("Adapter (default: fossil)", help);
+        var options = new FossilTextClassificationTrainer.Options();
+        Assert.Equal((AdapterKind.Fossil, FossilVariant.Default, null), (options.AdapterKind, options.FossilVariant, options.Rank));
+        Assert.Null(options.Backbone); // null: all-MiniLM-L6-v2
     }
 
     [Fact]

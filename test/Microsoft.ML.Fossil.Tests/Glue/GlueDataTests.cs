@@ -214,6 +214,11 @@ public sealed class GlueDataTests : IDisposable
         var error = Malformed(() => DataFiles.Scan(GlueTasks.Get("stsb").Spec(path, labelled: true)));
         Assert.Equal(5, error.Line);
         Assert.Contains("unparsable label 'n/a' in column 'score': expected a number", error.Message);
+
+        // The scores are ML.NET's own reading of the column.
+        ScannedTable train = DataFiles.Scan(GlueTasks.Get("stsb").Spec(Path.Combine(dir, "train.tsv"), labelled: true));
+        Assert.Equal([5f, 3.8f, 3.8f, 2.6f, 4.25f, 4.25f, 0.5f, 1.6f], train.Scores);
+        Assert.Equal("5.000", train.Labels![0]);
     }
 
     [Theory]
@@ -257,17 +262,58 @@ public sealed class GlueDataTests : IDisposable
     public void Csv_files_are_read_with_quoting_and_broken_quotes_are_reported()
     {
         string path = fixtures.Write("generic", "reviews.csv",
-            ["text,stars", "\"Great, really great\",1", "\"She said \"\"meh\"\"\",0", "plain text,1"]);
+            ["\"text\",stars", "\"Great, really great\",1", "\"She said \"\"meh\"\"\",0", "plain text,1"]);
         DataSpec spec = GlueRunner.FileSpec(path, "text", null, "stars", false);
         Assert.True(spec.Layout.Format.AllowQuoting);
+        Assert.Equal(["text", "stars"], spec.Layout.Columns); // the header's quotes are ML.NET's to remove, too
         var (_, data) = Read(spec);
         Assert.Equal(["Great, really great", "She said \"meh\"", "plain text"], Strings(data, "text"));
         Assert.Equal(["1", "0", "1"], Strings(data, "Label"));
 
+        // A quote never closed swallows the rest of the row: one field where two were expected, and ML.NET's own complaint.
         string broken = fixtures.Write("generic", "broken.csv", ["text,stars", "fine,1", "\"never closed,0"]);
         var error = Malformed(() => DataFiles.Scan(GlueRunner.FileSpec(broken, "text", null, "stars", false)));
         Assert.Equal(3, error.Line);
-        Assert.Contains("not closed", error.Message);
+        Assert.Contains("1 ','-separated field(s), expected 2", error.Message);
+        Assert.Contains("Illegal quoting", error.Message);
+
+        // Text after a closing quote: the field count is right, but ML.NET would read the text as missing (only a log warning).
+        string trailing = fixtures.Write("generic", "trailing.csv", ["text,stars", "fine,1", "\"quoted\" then more,0", "last,1"]);
+        IDataView silent = ml.Data.CreateTextLoader(FileFormat.Csv.LoaderOptions(true, null, new TextLoader.Column("text", DataKind.String, 0))).Load(trailing);
+        Assert.Equal(["fine", "", "last"], Strings(silent, "text"));
+        error = Malformed(() => DataFiles.Scan(GlueRunner.FileSpec(trailing, "text", null, "stars", false)));
+        Assert.Contains("ML.NET's TextLoader cannot read the quoting", error.Message);
+        Assert.Contains($"{trailing}(3,", error.Message); // ML.NET's location: line 3
+        Assert.Contains("Illegal quoting", error.Message);
+    }
+
+    [Fact]
+    public void Lines_are_counted_as_ML_NET_counts_them()
+    {
+        // Leading empty and '#' lines before the header are skipped by TextLoader (and here); after it, '#' starts an ordinary row.
+        string path = fixtures.Write("generic", "comments.tsv", ["", "# a comment before the header", "sentence\tlabel", "#1 fan here\t1", "meh\t0"]);
+        DataSpec spec = GlueRunner.FileSpec(path, "sentence", null, "label", false);
+        Assert.Equal(3, spec.Layout.HeaderLine);
+        var (table, data) = Read(spec);
+        Assert.Equal([4L, 5L], table.LineNumbers);
+        Assert.Equal(["#1 fan here", "meh"], Strings(data, "sentence"));
+
+        string missing = fixtures.Write("generic", "missing-column.tsv", ["", "text\tlabel", "a\t1"]);
+        Assert.Contains("missing-column.tsv, line 2: the header (line 2) has no sentence", Malformed(() => GlueRunner.FileSpec(missing, "sentence", null, "label", false)).Message);
+    }
+
+    [Fact]
+    public void A_row_with_too_many_fields_and_an_empty_score_are_reported()
+    {
+        string path = fixtures.Write("generic", "long.tsv", ["sentence\tlabel", "fine\t1", "a\ttab\t0"]);
+        var error = Malformed(() => DataFiles.Scan(GlueRunner.FileSpec(path, "sentence", null, "label", false)));
+        Assert.Equal(3, error.Line);
+        Assert.Contains("3 tab-separated field(s), expected 2", error.Message);
+
+        string scores = fixtures.Write("generic", "scores.tsv", ["sentence\tscore", "fine\t4.5", "blank\t"]);
+        error = Malformed(() => DataFiles.Scan(GlueRunner.FileSpec(scores, "sentence", null, "score", true)));
+        Assert.Equal(3, error.Line);
+        Assert.Contains("unparsable label '' in column 'score': the label is empty", error.Message);
     }
 
     [Fact]
@@ -288,6 +334,14 @@ public sealed class GlueDataTests : IDisposable
 
         string reserved = fixtures.Write("generic", "reserved.tsv", ["Score\tlabel", "x\t1"]);
         Assert.Contains("'Score'", Malformed(() => GlueRunner.FileSpec(reserved, "Score", null, "label", false)).Message);
+
+        string duplicate = fixtures.Write("generic", "duplicate.tsv", ["sentence\tsentence\tlabel", "x\ty\t1"]);
+        Assert.Contains("line 1: the header names column(s) 'sentence' more than once", Malformed(() => GlueRunner.FileSpec(duplicate, "sentence", null, "label", false)).Message);
+
+        string empty = fixtures.Write("generic", "empty.tsv", [""]);
+        Assert.Contains("empty.tsv: the file is empty", Malformed(() => GlueRunner.FileSpec(empty, "sentence", null, "label", false)).Message);
+        string headerOnly = fixtures.Write("generic", "header-only.tsv", ["sentence\tlabel"]);
+        Assert.Contains("header-only.tsv: the file has no data rows", Malformed(() => DataFiles.Scan(GlueRunner.FileSpec(headerOnly, "sentence", null, "label", false))).Message);
     }
 
     [Fact]

@@ -44,21 +44,43 @@ public sealed class GlueMiniLmRunFixture : IDisposable
     public void Dispose() => Directory.Delete(Folder, recursive: true);
 }
 
-public class GlueMiniLmRunTests(GlueMiniLmRunFixture fixture, ITestOutputHelper log) : IClassFixture<GlueMiniLmRunFixture>
+/// <summary>Every key of the metrics JSON (the runner's README lists them); a run writes exactly these.</summary>
+internal static class MetricsKeys
 {
-    static readonly string[] RequiredKeys =
+    static readonly string[] Common =
     [
-        "adapter", "rank", "trainable_parameters", "total_parameters", "epochs", "train_seconds", "seconds_per_epoch", "model_zip_bytes",
-        "accuracy", "f1", "mcc",
+        "mode", "task", "backbone", "backbone_sha256", "adapter", "rank", "target_modules", "trainable_parameters", "total_parameters",
+        "epochs", "epochs_run", "best_epoch", "batch_size", "max_length", "learning_rate", "seed", "train_file", "train_rows",
+        "validation_file", "validation_rows", "train_seconds", "seconds_per_epoch", "fit_seconds", "model_zip", "model_zip_bytes",
+        "backbone_weight_bytes", "evaluated_model", "task_metrics", "metric_sources", "validation", "per_epoch", "total_seconds",
     ];
 
+    public static readonly string[] Classification =
+        [.. Common, "accuracy", "f1", "mcc", "macro_accuracy", "log_loss", "majority_class", "majority_baseline"];
+
+    public static readonly string[] Regression = [.. Common, "pearson", "spearman", "r_squared", "mse", "rmse", "mae", "mean_baseline_mse"];
+
+    public static readonly string[] Mnli = [.. Classification, "matched_accuracy", "mismatched_accuracy"];
+
+    public static void AssertExactly(IEnumerable<string> expected, JsonObject json) =>
+        Assert.Equal(expected.Order(StringComparer.Ordinal), json.Select(p => p.Key).Order(StringComparer.Ordinal));
+}
+
+public class GlueMiniLmRunTests(GlueMiniLmRunFixture fixture, ITestOutputHelper log) : IClassFixture<GlueMiniLmRunFixture>
+{
     static JsonObject AssertMetricsFile(GlueMiniLmRunFixture.RunResult run)
     {
         Assert.True(run.Exit == 0, $"exit {run.Exit}:\n{run.Error}\n{run.Output}");
         JsonObject json = JsonNode.Parse(File.ReadAllText(run.MetricsPath))!.AsObject();
-        foreach (string key in RequiredKeys) Assert.True(json.ContainsKey(key), $"metrics JSON lacks '{key}'");
+        MetricsKeys.AssertExactly(MetricsKeys.Classification, json);
         Assert.Equal(new FileInfo(run.Zip).Length, json["model_zip_bytes"]!.GetValue<long>());
-        Assert.Equal(1, json["epochs"]!.GetValue<int>());
+        // Given on the command line: the values used.
+        Assert.Equal((1, 16, 32, 2e-3), (json["epochs"]!.GetValue<int>(), json["batch_size"]!.GetValue<int>(), json["max_length"]!.GetValue<int>(),
+            json["learning_rate"]!.GetValue<double>()));
+        // Not given: the library's defaults, as the model's training summary reports them.
+        Assert.Equal(FossilDefaults.Seed, json["seed"]!.GetValue<int>());
+        Assert.Equal(["query", "value"], json["target_modules"]!.AsArray().Select(m => m!.GetValue<string>()));
+        Assert.Equal(BackboneSource.MiniLM().Description, json["backbone"]!.GetValue<string>());
         Assert.InRange(json["accuracy"]!.GetValue<double>(), 0, 1);
         Assert.InRange(json["f1"]!.GetValue<double>(), 0, 1);
         Assert.InRange(json["mcc"]!.GetValue<double>(), -1, 1);
@@ -77,12 +99,14 @@ public class GlueMiniLmRunTests(GlueMiniLmRunFixture fixture, ITestOutputHelper 
     {
         JsonObject json = AssertMetricsFile(fixture.Fossil);
         Assert.Equal("fossil", json["adapter"]!.GetValue<string>());
-        Assert.Equal(64, json["rank"]!.GetValue<int>());
+        Assert.Equal(FossilDefaults.FossilRank, json["rank"]!.GetValue<int>());
         Assert.True(json["model_zip_bytes"]!.GetValue<long>() < json["backbone_weight_bytes"]!.GetValue<long>() / 20);
         Assert.Contains("MulticlassClassification.Evaluate", json["metric_sources"]!.ToJsonString());
         log.WriteLine(fixture.Fossil.Output);
         // Plain progress lines (the output is not a terminal) and the summary.
         Assert.Contains("epoch 1/1  step 3/3  loss", fixture.Fossil.Output);
+        Assert.Contains($"Settings used: backbone {BackboneSource.MiniLM().Description}; adapter fossil r=64; 1 epoch(s), batch 16, max length 32, " +
+                        "learning rate 0.002, seed 42.", fixture.Fossil.Output);
         Assert.Contains("accuracy", fixture.Fossil.Output);
         Assert.Contains($"Model saved to {fixture.Fossil.Zip}", fixture.Fossil.Output);
         Assert.DoesNotContain('\u001b', fixture.Fossil.Output);
@@ -94,7 +118,7 @@ public class GlueMiniLmRunTests(GlueMiniLmRunFixture fixture, ITestOutputHelper 
         GlueMiniLmRunFixture.RunResult lora = fixture.Train("lora");
         JsonObject json = AssertMetricsFile(lora);
         Assert.Equal("lora", json["adapter"]!.GetValue<string>());
-        Assert.Equal(8, json["rank"]!.GetValue<int>());
+        Assert.Equal(FossilDefaults.LoraRank, json["rank"]!.GetValue<int>());
         Assert.NotEqual(fixture.Fossil.Metrics!["trainable_parameters"]!.GetValue<long>(), json["trainable_parameters"]!.GetValue<long>());
         Assert.Equal(40, File.ReadAllLines(lora.PredictionsPath).Length);
     }
@@ -145,8 +169,9 @@ public class GlueMiniLmRunTests(GlueMiniLmRunFixture fixture, ITestOutputHelper 
         }
         var (exit, _, error) = Process("--max-length");
         Assert.Equal(2, exit);
-        Assert.Contains("Option --max-length needs a value", error);
-        Assert.Contains("usage:", error);
+        Assert.Contains("Required argument missing for option: '--max-length'", error);
+        Assert.Contains("Usage:", error);
+        Assert.Contains(GlueCommandLine.ExitCodes, error);
 
         // The embedded default, shrunk: stdout redirected, so plain progress lines and no ANSI codes.
         string zip = Path.Combine(fixture.Folder, "process.zip");
@@ -178,19 +203,20 @@ public sealed class GlueTaskRunTests : IDisposable
         backbone.Dispose();
     }
 
-    JsonObject TrainTask(string task, string dir, out string zip, out string predictions)
+    JsonObject TrainTask(string task, string dir, out string zip, out string predictions, params string[] more)
     {
         zip = Path.Combine(fixtures.Root, $"{task}.zip");
         predictions = Path.Combine(fixtures.Root, $"{task}.txt");
         string metrics = Path.Combine(fixtures.Root, $"{task}.json");
-        var (exit, output, error) = GlueCommandLineTests.Run("--task", task, "--data-dir", dir, "--backbone", backbone.Folder, "--epochs", "1",
-            "--batch-size", "4", "--max-length", "32", "--learning-rate", "1e-3", "--rank", "8", "--output", zip, "--metrics-json", metrics, "--predictions", predictions);
+        var (exit, output, error) = GlueCommandLineTests.Run(["--task", task, "--data-dir", dir, "--backbone", backbone.Folder, "--epochs", "1",
+            "--batch-size", "4", "--max-length", "32", "--learning-rate", "1e-3", "--rank", "8", "--output", zip, "--metrics-json", metrics,
+            "--predictions", predictions, .. more]);
         log.WriteLine(output);
         Assert.True(exit == 0, $"exit {exit}:\n{error}\n{output}");
         JsonObject json = JsonNode.Parse(File.ReadAllText(metrics))!.AsObject();
         Assert.Equal(task, json["task"]!.GetValue<string>());
-        foreach (string key in new[] { "adapter", "rank", "trainable_parameters", "total_parameters", "epochs", "train_seconds", "seconds_per_epoch", "model_zip_bytes" })
-            Assert.True(json.ContainsKey(key), $"metrics JSON lacks '{key}'");
+        MetricsKeys.AssertExactly(task switch { "stsb" => MetricsKeys.Regression, "mnli" => MetricsKeys.Mnli, _ => MetricsKeys.Classification }, json);
+        Assert.Equal(8, json["rank"]!.GetValue<int>());
         foreach (string metric in GlueTasks.Get(task).Metrics)
             Assert.True(json[metric] is JsonValue, $"metrics JSON lacks the task metric '{metric}'");
         Assert.Equal(GlueTasks.Get(task).Metrics, json["task_metrics"]!.AsArray().Select(m => m!.GetValue<string>()));
@@ -217,7 +243,8 @@ public sealed class GlueTaskRunTests : IDisposable
     public void Sst2_reports_accuracy_and_predicts_its_test_file()
     {
         string dir = fixtures.Sst2();
-        JsonObject json = TrainTask("sst2", dir, out string zip, out string predictions);
+        JsonObject json = TrainTask("sst2", dir, out string zip, out string predictions, "--seed", "7");
+        Assert.Equal(7, json["seed"]!.GetValue<int>()); // the MLContext's seed reaches the trainer
         Assert.Equal(6, File.ReadAllLines(predictions).Length);
         AssertPredictReproduces(zip, Path.Combine(dir, "dev.tsv"), predictions, "sst2-again.txt");
         Assert.All(PredictUnlabelled(zip, Path.Combine(dir, "test.tsv")), p => Assert.Contains(p, new[] { "0", "1" }));
@@ -280,13 +307,24 @@ public sealed class GlueTaskRunTests : IDisposable
     public void Generic_pair_regression_on_the_bundled_pairs()
     {
         string zip = Path.Combine(fixtures.Root, "pairs.zip"), predictions = Path.Combine(fixtures.Root, "pairs.txt");
+        string metrics = Path.Combine(fixtures.Root, "pairs.json");
         string pairsTrain = FineFoods.PathOf("fine_foods_pairs_train.tsv"), pairsTest = FineFoods.PathOf("fine_foods_pairs_test.tsv");
         var (exit, output, error) = GlueCommandLineTests.Run("--train", pairsTrain, "--validation", pairsTest, "--text-column", "sentence1",
             "--text2-column", "sentence2", "--label-column", "positivity", "--regression", "--backbone", backbone.Folder, "--max-train-rows", "24",
-            "--max-validation-rows", "12", "--max-length", "32", "--epochs", "1", "--rank", "8", "--output", zip, "--predictions", predictions);
+            "--max-validation-rows", "12", "--max-length", "32", "--epochs", "1", "--adapter", "fossil-mini", "--rank", "8", "--output", zip,
+            "--predictions", predictions, "--metrics-json", metrics);
         Assert.True(exit == 0, error + output);
         Assert.Contains("pearson", output);
         Assert.Equal(12, File.ReadAllLines(predictions).Length);
+        JsonObject json = JsonNode.Parse(File.ReadAllText(metrics))!.AsObject();
+        MetricsKeys.AssertExactly(MetricsKeys.Regression, json);
+        Assert.Equal(("files", "fossil-mini"), (json["mode"]!.GetValue<string>(), json["adapter"]!.GetValue<string>()));
+        // Not given: the library's defaults, reported from the model's training summary.
+        Assert.Equal(FossilDefaults.AdapterLearningRate, json["learning_rate"]!.GetValue<double>());
+        Assert.Equal(FossilDefaults.BatchSize, json["batch_size"]!.GetValue<int>());
+        Assert.Equal(FossilDefaults.Seed, json["seed"]!.GetValue<int>());
+        Assert.Equal(new FossilSentenceSimilarityTrainer.Options().TargetModules, json["target_modules"]!.AsArray().Select(m => m!.GetValue<string>()));
+        Assert.Equal((1, 32), (json["epochs"]!.GetValue<int>(), json["max_length"]!.GetValue<int>()));
     }
 }
 
