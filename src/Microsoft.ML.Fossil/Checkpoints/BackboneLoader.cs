@@ -76,8 +76,10 @@ internal static class BackboneLoader
         EncoderModel encoder = HuggingFaceLoader.LoadEncoder(folder, mapWeightFiles: settings.MapWeightFiles);
         try
         {
-            var files = LoadedBackbone.TokenizerFileNames.Where(f => File.Exists(Path.Combine(folder, f)))
-                                      .ToDictionary(f => f, f => File.ReadAllBytes(Path.Combine(folder, f)));
+            // Only the files the family's tokenizer reads: a self-contained model embeds exactly these.
+            string[] present = [.. LoadedBackbone.TokenizerFileNames.Where(f => File.Exists(Path.Combine(folder, f)))];
+            var files = HuggingFaceTokenizers.FilesFor(encoder.Config, present, $"Backbone folder '{folder}'")
+                                             .ToDictionary(f => f, f => File.ReadAllBytes(Path.Combine(folder, f)));
             var identity = new BackboneIdentity(BackboneLocator.FolderKind, folder, settings.Hashes.IdentityOf(encoder, filesKey));
             return new LoadedBackbone(encoder, identity, files, TokenizerLowerCase(files, encoder.Config));
         }
@@ -154,7 +156,7 @@ internal static class BackboneLoader
 
     static bool TokenizerLowerCase(Dictionary<string, byte[]> files, EncoderConfig config)
     {
-        if (config.Family == EncoderFamily.Roberta) return false;
+        if (config.Family == EncoderFamily.Roberta || !files.ContainsKey("vocab.txt")) return false;   // only vocab.txt is cased by this flag
         if (!files.TryGetValue("tokenizer_config.json", out byte[]? json)) return true;
         try
         {
