@@ -25,12 +25,15 @@ internal sealed class SentencePieceTextTokenizer : TextTokenizer
 
     readonly SentencePieceTokenizer _pieces;
     readonly int _unknownId;
+    readonly System.Buffers.SearchValues<char> _deleted;
 
-    SentencePieceTextTokenizer(TokenizerSettings settings, SentencePieceTokenizer pieces, IEnumerable<(string, int, bool)> specialTokens, int largestTokenId)
+    SentencePieceTextTokenizer(TokenizerSettings settings, SentencePieceTokenizer pieces, IEnumerable<(string, int, bool)> specialTokens,
+        int largestTokenId, string deleted)
         : base(settings, specialTokens, largestTokenId)
     {
         _pieces = pieces;
         _unknownId = settings.UnkTokenId;
+        _deleted = System.Buffers.SearchValues.Create(deleted);
     }
 
     /// <summary>
@@ -110,14 +113,30 @@ internal sealed class SentencePieceTextTokenizer : TextTokenizer
         };
         // As in XLM-R's tokenizer.json: <mask> swallows the whitespace on its left (lstrip).
         (string, int, bool)[] specials = [("<s>", 0, false), ("<pad>", 1, false), ("</s>", 2, false), ("<unk>", 3, false), ("<mask>", mask, true)];
-        return new SentencePieceTextTokenizer(settings, tokenizer, specials, mask);
+        // Control characters the model's rules delete (nmt_nfkc: C0 and C1 controls but tab and line breaks), which
+        // Microsoft.ML.Tokenizers 2.0.1 leaves in place (each becomes an <unk>): removed before it sees the text.
+        string deleted = new([.. PrecompiledCharsmap.DeletedCharacters(model.PrecompiledCharsmap).Where(char.IsControl)]);
+        return new SentencePieceTextTokenizer(settings, tokenizer, specials, mask, deleted);
+    }
+
+    string RemoveDeleted(string text)
+    {
+        var kept = new System.Text.StringBuilder(text.Length);
+        foreach (char c in text)
+            if (!_deleted.Contains(c)) kept.Append(c);
+        return kept.ToString();
     }
 
     private protected override void EncodeSegment(string text, List<int> ids)
     {
         if (text.Length == 0) return;
+        if (text.AsSpan().ContainsAny(_deleted)) text = RemoveDeleted(text);
+        bool previousUnknown = false;
         foreach (int id in _pieces.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false, considerPreTokenization: false, considerNormalization: true))
         {
+            // SentencePiece merges a run of unknown pieces into one <unk> (Microsoft.ML.Tokenizers gives one per character).
+            if (id == 0 && previousUnknown) continue;
+            previousUnknown = id == 0;
             // SentencePiece id -> fairseq id: <unk> (0) is 3, pieces move up by one (<s> and </s> never come from text).
             ids.Add(id == 0 ? _unknownId : id + FairseqOffset);
         }
