@@ -35,8 +35,8 @@ internal sealed class EncoderModel : nn.Module<Tensor, Tensor, Tensor, Tensor>
         Native.TorchRuntime.EnsureLoaded();
         config.Validate();
         Config = config;
-        if (addPoolingLayer && config.Family != EncoderFamily.Bert)
-            throw new ArgumentException($"Only BERT has a pooler; model_type '{config.ModelType}' has none.", nameof(addPoolingLayer));
+        if (addPoolingLayer && config.Family is EncoderFamily.DistilBert or EncoderFamily.Electra)
+            throw new ArgumentException($"model_type '{config.ModelType}' has no pooler (Hugging Face's model builds none).", nameof(addPoolingLayer));
         embeddings = new Embeddings(config, device);
         if (config.EmbeddingWidth != config.HiddenSize)
             embeddings_project = nn.Linear(config.EmbeddingWidth, config.HiddenSize, device: device);

@@ -210,11 +210,12 @@ internal static class TokenizerJson
                         throw new InvalidDataException($"{sourceForErrors}: the Precompiled normalizer's precompiled_charsmap is not base64.", e);
                     }
                     break;
-                case "Replace" when Text(step, "content") == " " && step.TryGetProperty("pattern", out JsonElement pattern)
+                case "Replace" when Text(step, "content") is " " or "▁" && step.TryGetProperty("pattern", out JsonElement pattern)
                                     && Text(pattern, "Regex") == " {2,}":
-                    break;   // what SentencePiece's remove_extra_whitespaces does inside the text
+                case "Strip" when Flag(step, "strip_left") != true:
+                    break;   // the converter's versions of SentencePiece's remove_extra_whitespaces, which the tokenizer applies
                 default:
-                    throw new NotSupportedException($"{sourceForErrors}: normalizer {TypeOf(step) ?? "null"} is not supported with Unigram; only Precompiled (and Replace \" {{2,}}\" -> \" \").");
+                    throw new NotSupportedException($"{sourceForErrors}: normalizer {TypeOf(step) ?? "null"} is not supported with Unigram; only Precompiled (with Strip and Replace \" {{2,}}\", which SentencePiece's whitespace handling covers).");
             }
         }
         JsonElement preTokenizer = Part(root, "pre_tokenizer");
