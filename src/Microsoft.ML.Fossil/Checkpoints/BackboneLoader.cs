@@ -78,8 +78,16 @@ internal static class BackboneLoader
         {
             // Only the files the family's tokenizer reads: a self-contained model embeds exactly these.
             string[] present = [.. LoadedBackbone.TokenizerFileNames.Where(f => File.Exists(Path.Combine(folder, f)))];
-            var files = HuggingFaceTokenizers.FilesFor(encoder.Config, present, $"Backbone folder '{folder}'")
-                                             .ToDictionary(f => f, f => File.ReadAllBytes(Path.Combine(folder, f)));
+            IReadOnlyList<string> needed;
+            try
+            {
+                needed = HuggingFaceTokenizers.FilesFor(encoder.Config, present, $"Backbone folder '{folder}'");
+            }
+            catch (FileNotFoundException)
+            {
+                needed = present;   // no complete tokenizer: the weights still load; building the tokenizer names what is missing
+            }
+            var files = needed.ToDictionary(f => f, f => File.ReadAllBytes(Path.Combine(folder, f)));
             var identity = new BackboneIdentity(BackboneLocator.FolderKind, folder, settings.Hashes.IdentityOf(encoder, filesKey));
             return new LoadedBackbone(encoder, identity, files, TokenizerLowerCase(files, encoder.Config));
         }
