@@ -121,11 +121,11 @@ internal sealed class FossilTrainer
             channel.Info($"Trained {result.Epochs.Count} epochs in {seconds:F1} s; keeping epoch {result.BestEpoch}" +
                          (result.StoppedEarly ? " (stopped early)." : "."));
 
-            var definition = new ModelDefinition(task, labelNames, head, backbone.Encoder.Config.ToJson(), adapter.ToJson(), network.Tokenizer.Settings,
+            var definition = new ModelDefinition(task, labelNames, head, backbone.Encoder.Config.ToJson(), network.Adapter.ToJson(), network.Tokenizer.Settings,
                 backbone.Identity, network.TrainedTensors())
             {
                 Columns = Columns(),
-                TrainingSummaryJson = Summary(result, seconds, parameters, adapter, training, options.MaxSequenceLength, source, backboneBytes).ToJsonString(),
+                TrainingSummaryJson = Summary(result, seconds, parameters, network.Adapter, training, options.MaxSequenceLength, source, backboneBytes).ToJsonString(),
             };
             var columns = new ScoringColumns(options.Sentence1ColumnName, options.Sentence2ColumnName, options.ScoreColumnName,
                 options.PredictedLabelColumnName, task, labelNames);

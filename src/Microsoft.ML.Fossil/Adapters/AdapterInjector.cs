@@ -35,7 +35,8 @@ internal static class AdapterInjector
 {
     /// <summary>
     /// Adapts <paramref name="model"/> in place per <paramref name="options"/> and freezes everything else.
-    /// A target name matches a layer whose full name equals it or ends with "." + it.
+    /// A target name matches a layer whose full name equals it or ends with "." + it; a friendly name that
+    /// matches nothing matches the encoder family's own name for it (DistilBERT: query -> q_lin, value -> v_lin).
     /// </summary>
     /// <exception cref="ArgumentException">A target matches no linear layer (the message lists the valid names), or a layer violates a variant's constraint.</exception>
     public static AdapterReport Apply(nn.Module model, AdapterOptions options)
@@ -53,7 +54,7 @@ internal static class AdapterInjector
             List<string> candidates = [.. modules
                 .Where(m => m.Value is Linear && !IsUnder(m.Key, options.ModulesToSave))
                 .Select(m => m.Key)];
-            List<string> selected = SelectTargets(candidates, options.TargetModules);
+            List<string> selected = SelectTargets(candidates, options.TargetModules, AdapterTargets.LayoutOf(model));
             foreach (string name in selected)
             {
                 var linear = (Linear)modules[name];
@@ -133,7 +134,7 @@ internal static class AdapterInjector
         return result;
     }
 
-    static List<string> SelectTargets(List<string> candidates, IList<string> targets)
+    static List<string> SelectTargets(List<string> candidates, IList<string> targets, Modeling.EncoderFamilies.Layout? layout)
     {
         if (targets.Count == 1 && string.Equals(targets[0], AdapterOptions.AllLinear, StringComparison.OrdinalIgnoreCase))
             return candidates;
@@ -143,7 +144,9 @@ internal static class AdapterInjector
         {
             if (string.Equals(target, AdapterOptions.AllLinear, StringComparison.OrdinalIgnoreCase))
                 throw new ArgumentException($"\"{AdapterOptions.AllLinear}\" must be the only target module.", nameof(targets));
-            List<string> matches = [.. candidates.Where(c => c == target || c.EndsWith("." + target, StringComparison.Ordinal))];
+            List<string> Matching(string name) => [.. candidates.Where(c => c == name || c.EndsWith("." + name, StringComparison.Ordinal))];
+            List<string> matches = Matching(target);
+            if (matches.Count == 0 && layout is not null && AdapterTargets.Resolve(target, layout) is var own && own != target) matches = Matching(own);
             if (matches.Count == 0) unknown.Add(target);
             selected.UnionWith(matches);
         }

@@ -76,8 +76,18 @@ internal static class BackboneLoader
         EncoderModel encoder = HuggingFaceLoader.LoadEncoder(folder, mapWeightFiles: settings.MapWeightFiles);
         try
         {
-            var files = LoadedBackbone.TokenizerFileNames.Where(f => File.Exists(Path.Combine(folder, f)))
-                                      .ToDictionary(f => f, f => File.ReadAllBytes(Path.Combine(folder, f)));
+            // Only the files the family's tokenizer reads: a self-contained model embeds exactly these.
+            string[] present = [.. LoadedBackbone.TokenizerFileNames.Where(f => File.Exists(Path.Combine(folder, f)))];
+            IReadOnlyList<string> needed;
+            try
+            {
+                needed = HuggingFaceTokenizers.FilesFor(encoder.Config, present, $"Backbone folder '{folder}'");
+            }
+            catch (FileNotFoundException)
+            {
+                needed = present;   // no complete tokenizer: the weights still load; building the tokenizer names what is missing
+            }
+            var files = needed.ToDictionary(f => f, f => File.ReadAllBytes(Path.Combine(folder, f)));
             var identity = new BackboneIdentity(BackboneLocator.FolderKind, folder, settings.Hashes.IdentityOf(encoder, filesKey));
             return new LoadedBackbone(encoder, identity, files, TokenizerLowerCase(files, encoder.Config));
         }
@@ -154,7 +164,7 @@ internal static class BackboneLoader
 
     static bool TokenizerLowerCase(Dictionary<string, byte[]> files, EncoderConfig config)
     {
-        if (config.Family == EncoderFamily.Roberta) return false;
+        if (config.Family == EncoderFamily.Roberta || !files.ContainsKey("vocab.txt")) return false;   // only vocab.txt is cased by this flag
         if (!files.TryGetValue("tokenizer_config.json", out byte[]? json)) return true;
         try
         {

@@ -12,7 +12,7 @@ internal sealed class HubDownloader
     /// <summary>Files a BERT/RoBERTa sequence classifier needs, in the order they are tried.</summary>
     static readonly string[] ConfigFiles = ["config.json"];
     static readonly string[] WeightFiles = ["model.safetensors", "pytorch_model.bin"];
-    static readonly string[] OptionalFiles = ["tokenizer_config.json", "vocab.json", "merges.txt", "vocab.txt", "special_tokens_map.json"];
+    static readonly string[] OptionalFiles = ["tokenizer_config.json", "vocab.json", "merges.txt", "vocab.txt", "sentencepiece.bpe.model", "tokenizer.json", "special_tokens_map.json"];
 
     readonly HttpClient http;
 

@@ -7,8 +7,8 @@ namespace Microsoft.ML.Fossil.Checkpoints;
 
 /// <summary>
 /// Loads Hugging Face model folders (<c>config.json</c> plus <c>model.safetensors</c>,
-/// <c>pytorch_model.bin</c> or their sharded <c>*.index.json</c> forms) of the BERT and RoBERTa
-/// families into an <see cref="EncoderModel"/>, strictly: every encoder tensor must be present with
+/// <c>pytorch_model.bin</c> or their sharded <c>*.index.json</c> forms) of the BERT, RoBERTa (XLM-R),
+/// DistilBERT and ELECTRA families into an <see cref="EncoderModel"/>, strictly: every encoder tensor must be present with
 /// its shape, and every checkpoint tensor must be either used or a known extra (a task head, an
 /// old <c>position_ids</c> buffer).
 /// </summary>
@@ -30,7 +30,8 @@ internal static class HuggingFaceLoader
         [SafetensorsFileName, SafetensorsIndexFileName, PyTorchFileName, PyTorchIndexFileName];
 
     /// <summary>Checkpoint name prefixes (after the backbone prefix is removed) of heads that an encoder has no place for.</summary>
-    public static IReadOnlyList<string> IgnoredHeadPrefixes { get; } = ["lm_head.", "cls.", "classifier.", "qa_outputs."];
+    public static IReadOnlyList<string> IgnoredHeadPrefixes { get; } =
+        [.. EncoderFamilies.All.SelectMany(f => f.PretrainingHeads).Distinct(StringComparer.Ordinal)];
 
     /// <summary>
     /// Reads the weights of a Hugging Face folder into a name -> tensor dictionary, names as stored.
@@ -44,7 +45,7 @@ internal static class HuggingFaceLoader
 
     /// <summary>
     /// Builds an encoder from a Hugging Face folder: reads <c>config.json</c> and the weights,
-    /// removes the <c>bert.</c> / <c>roberta.</c> prefix that task models save, renames old
+    /// removes the family's prefix that task models save (<c>bert.</c>, <c>roberta.</c>, <c>distilbert.</c>, <c>electra.</c>), renames old
     /// <c>LayerNorm.gamma</c>/<c>beta</c> to <c>weight</c>/<c>bias</c>, and copies the tensors in.
     /// The encoder is returned in evaluation mode, as <c>from_pretrained</c> does.
     /// </summary>
@@ -133,7 +134,7 @@ internal static class HuggingFaceLoader
     /// <summary>Names as the encoder has them: backbone prefix removed, LayerNorm gamma/beta renamed. Same tensor objects.</summary>
     static Dictionary<string, Tensor> Normalise(Dictionary<string, Tensor> stored, EncoderFamily family, string source)
     {
-        string prefix = family == EncoderFamily.Roberta ? "roberta." : "bert.";
+        string prefix = EncoderFamilies.Of(family).StateDictPrefix + ".";
         var result = new Dictionary<string, Tensor>(stored.Count, StringComparer.Ordinal);
         var origin = new Dictionary<string, string>(stored.Count, StringComparer.Ordinal);
         foreach (var (storedName, tensor) in stored)

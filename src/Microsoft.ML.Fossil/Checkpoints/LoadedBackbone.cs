@@ -8,7 +8,7 @@ internal sealed class LoadedBackbone(EncoderModel encoder, BackboneIdentity iden
     bool lowerCase, HeadKind preferredHead = HeadKind.Default)
 {
     /// <summary>Tokenizer file names a backbone may carry (and a self-contained model embeds).</summary>
-    public static readonly string[] TokenizerFileNames = ["vocab.txt", "vocab.json", "merges.txt", "tokenizer_config.json"];
+    public static IReadOnlyList<string> TokenizerFileNames => HuggingFaceTokenizers.AllFileNames;
 
     /// <summary>
     /// The head that suits the backbone's pretraining: mean pooling for sentence-transformers models
@@ -22,7 +22,7 @@ internal sealed class LoadedBackbone(EncoderModel encoder, BackboneIdentity iden
     /// <summary>Where it came from and the hash of its weights.</summary>
     public BackboneIdentity Identity { get; } = identity;
 
-    /// <summary>Tokenizer files by name (vocab.txt, or vocab.json + merges.txt, ...).</summary>
+    /// <summary>Tokenizer files by name: the ones the family reads (vocab.txt, vocab.json + merges.txt, sentencepiece.bpe.model or tokenizer.json) and tokenizer_config.json.</summary>
     public IReadOnlyDictionary<string, byte[]> TokenizerFiles { get; } = tokenizerFiles;
 
     /// <summary>BERT: whether text is lower-cased before WordPiece.</summary>
@@ -31,20 +31,12 @@ internal sealed class LoadedBackbone(EncoderModel encoder, BackboneIdentity iden
     /// <summary>Builds the backbone's tokenizer for rows of at most <paramref name="maxLength"/> tokens.</summary>
     public TextTokenizer CreateTokenizer(int maxLength) => CreateTokenizer(Encoder.Config, TokenizerFiles, LowerCase, maxLength);
 
-    /// <summary>The tokenizer of a backbone with <paramref name="config"/> and tokenizer <paramref name="files"/>.</summary>
+    /// <summary>The tokenizer of a backbone with <paramref name="config"/> and tokenizer <paramref name="files"/> (see <see cref="HuggingFaceTokenizers.FromFiles"/>).</summary>
     public static TextTokenizer CreateTokenizer(EncoderConfig config, IReadOnlyDictionary<string, byte[]> files, bool lowerCase, int maxLength)
     {
         if (maxLength > config.MaxSequenceLength)
             throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength,
                 $"The maximum sequence length {maxLength} exceeds the backbone's {config.MaxSequenceLength} positions.");
-        if (config.Family == EncoderFamily.Roberta)
-        {
-            if (!files.TryGetValue("vocab.json", out byte[]? vocab) || !files.TryGetValue("merges.txt", out byte[]? merges))
-                throw new FileNotFoundException("A RoBERTa backbone needs vocab.json and merges.txt tokenizer files.");
-            return TextTokenizer.ForRoberta(new MemoryStream(vocab), new MemoryStream(merges), maxLength);
-        }
-        if (!files.TryGetValue("vocab.txt", out byte[]? wordPieces))
-            throw new FileNotFoundException("A BERT backbone needs a vocab.txt tokenizer file.");
-        return TextTokenizer.ForBert(new MemoryStream(wordPieces), lowerCase, maxLength);
+        return HuggingFaceTokenizers.FromFiles(config, files, lowerCase, maxLength, $"({config.ModelType})");
     }
 }

@@ -6,14 +6,15 @@ namespace Microsoft.ML.Fossil.Modeling;
 
 /// <summary>
 /// Word + position + token-type embeddings, LayerNorm, dropout. Field names are the Hugging Face
-/// state-dict names (<c>embeddings.word_embeddings.weight</c>, ...).
+/// state-dict names (<c>embeddings.word_embeddings.weight</c>, ...). DistilBERT has no token-type table;
+/// ELECTRA's vectors have their own width (<see cref="EncoderConfig.EmbeddingWidth"/>).
 /// </summary>
 internal sealed class Embeddings : nn.Module<Tensor, Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // Hugging Face names
     readonly EmbeddingTable word_embeddings;
     readonly EmbeddingTable position_embeddings;
-    readonly EmbeddingTable token_type_embeddings;
+    readonly EmbeddingTable? token_type_embeddings;
     readonly LayerNorm LayerNorm;
     readonly Dropout dropout;
 #pragma warning restore IDE1006
@@ -28,23 +29,25 @@ internal sealed class Embeddings : nn.Module<Tensor, Tensor, Tensor>
     {
         family = config.Family;
         paddingIndex = config.PadTokenId;
-        word_embeddings = new EmbeddingTable(config.VocabSize, config.HiddenSize, config.PadTokenId, device);
-        position_embeddings = new EmbeddingTable(config.MaxPositionEmbeddings, config.HiddenSize,
+        int width = config.EmbeddingWidth;
+        word_embeddings = new EmbeddingTable(config.VocabSize, width, config.PadTokenId, device);
+        position_embeddings = new EmbeddingTable(config.MaxPositionEmbeddings, width,
             family == EncoderFamily.Roberta ? config.PadTokenId : null, device);
-        token_type_embeddings = new EmbeddingTable(config.TypeVocabSize, config.HiddenSize, device: device);
-        LayerNorm = nn.LayerNorm(config.HiddenSize, eps: config.LayerNormEps, device: device);
+        token_type_embeddings = EncoderFamilies.Of(family).HasTokenTypes
+            ? new EmbeddingTable(config.TypeVocabSize, width, device: device)
+            : null;
+        LayerNorm = nn.LayerNorm(width, eps: config.LayerNormEps, device: device);
         dropout = nn.Dropout(config.HiddenDropoutProb);
         RegisterComponents();
     }
 
-    /// <summary>[B, T] ids and [B, T] token types -> [B, T, H].</summary>
+    /// <summary>[B, T] ids and [B, T] token types (ignored without a token-type table) -> [B, T, E].</summary>
     public override Tensor forward(Tensor inputIds, Tensor tokenTypeIds)
     {
         using var scope = NewDisposeScope();
         Tensor positions = PositionIds(inputIds);
-        Tensor summed = word_embeddings.forward(inputIds)
-                        + position_embeddings.forward(positions)
-                        + token_type_embeddings.forward(tokenTypeIds);
+        Tensor summed = word_embeddings.forward(inputIds) + position_embeddings.forward(positions);
+        if (token_type_embeddings is not null) summed = summed + token_type_embeddings.forward(tokenTypeIds);
         return dropout.forward(LayerNorm.forward(summed)).MoveToOuterDisposeScope();
     }
 

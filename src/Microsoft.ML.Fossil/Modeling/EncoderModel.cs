@@ -4,14 +4,18 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Fossil.Modeling;
 
 /// <summary>
-/// A BERT-family encoder as Hugging Face's <c>BertModel</c> / <c>RobertaModel</c> builds it:
-/// <c>embeddings</c>, <c>encoder</c> and (optionally) <c>pooler</c>, with the same state-dict names.
+/// A BERT-family encoder as Hugging Face's <c>BertModel</c> / <c>RobertaModel</c> / <c>ElectraModel</c> /
+/// <c>DistilBertModel</c> builds it, with the same state-dict names: <c>embeddings</c>, ELECTRA's
+/// <c>embeddings_project</c> (when its embeddings are narrower than the hidden states), the layer stack
+/// (<c>encoder</c>, or DistilBERT's <c>transformer</c>) and BERT's optional <c>pooler</c>.
 /// </summary>
 internal sealed class EncoderModel : nn.Module<Tensor, Tensor, Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // Hugging Face names
     readonly Embeddings embeddings;
-    readonly Encoder encoder;
+    readonly nn.Module<Tensor, Tensor>? embeddings_project;
+    readonly Encoder? encoder;
+    readonly DistilBertTransformer? transformer;
     readonly Pooler? pooler;
 #pragma warning restore IDE1006
 
@@ -31,8 +35,13 @@ internal sealed class EncoderModel : nn.Module<Tensor, Tensor, Tensor, Tensor>
         Native.TorchRuntime.EnsureLoaded();
         config.Validate();
         Config = config;
+        if (addPoolingLayer && config.Family is EncoderFamily.DistilBert or EncoderFamily.Electra)
+            throw new ArgumentException($"model_type '{config.ModelType}' has no pooler (Hugging Face's model builds none).", nameof(addPoolingLayer));
         embeddings = new Embeddings(config, device);
-        encoder = new Encoder(config, device);
+        if (config.EmbeddingWidth != config.HiddenSize)
+            embeddings_project = nn.Linear(config.EmbeddingWidth, config.HiddenSize, device: device);
+        if (config.Family == EncoderFamily.DistilBert) transformer = new DistilBertTransformer(config, device);
+        else encoder = new Encoder(config, device);
         pooler = addPoolingLayer ? new Pooler(config, device) : null;
         RegisterComponents();
         if (device is not { type: DeviceType.META }) InitializeWeights(this, config.InitializerRange);
@@ -82,8 +91,10 @@ internal sealed class EncoderModel : nn.Module<Tensor, Tensor, Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         Tensor hidden = embeddings.forward(inputIds, tokenTypeIds);
+        if (embeddings_project is not null) hidden = embeddings_project.forward(hidden);
         Tensor additiveMask = AdditiveMask(attentionMask, hidden.dtype);
-        return encoder.forward(hidden, additiveMask).MoveToOuterDisposeScope();
+        Tensor output = transformer is not null ? transformer.forward(hidden, additiveMask) : encoder!.forward(hidden, additiveMask);
+        return output.MoveToOuterDisposeScope();
     }
 
     /// <summary>BERT's pooled output tanh(dense(h[:, 0])) of a sequence output [B, T, H] -> [B, H].</summary>

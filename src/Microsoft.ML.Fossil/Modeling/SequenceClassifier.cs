@@ -5,14 +5,15 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Fossil.Modeling;
 
 /// <summary>
-/// An encoder with a sequence-classification head, named as Hugging Face's
-/// <c>BertForSequenceClassification</c> / <c>RobertaForSequenceClassification</c>: the encoder under
-/// <c>bert.</c> or <c>roberta.</c>, the head under <c>classifier</c>. One output is regression
-/// (similarity scores), more are class logits.
+/// An encoder with a sequence-classification head, named as Hugging Face's <c>*ForSequenceClassification</c>: the
+/// encoder under <c>bert.</c>, <c>roberta.</c>, <c>distilbert.</c> or <c>electra.</c>, the head under
+/// <c>classifier</c> (DistilBERT's also has <c>pre_classifier</c>). One output is regression (similarity
+/// scores), more are class logits.
 /// </summary>
 internal sealed class SequenceClassifier : nn.Module<Tensor, Tensor, Tensor, Tensor>
 {
     readonly Dropout dropout;
+    readonly nn.Module<Tensor, Tensor>? preClassifier;
 
     /// <summary>The frozen-or-not encoder (Hugging Face prefix <see cref="BackbonePrefix"/>).</summary>
     public EncoderModel Backbone { get; }
@@ -26,11 +27,21 @@ internal sealed class SequenceClassifier : nn.Module<Tensor, Tensor, Tensor, Ten
     /// <summary>Number of outputs: 1 for regression, else the number of classes.</summary>
     public int NumLabels { get; }
 
-    /// <summary>"bert" or "roberta": the state-dict prefix of the backbone.</summary>
+    /// <summary>"bert", "roberta", "distilbert" or "electra": the state-dict prefix of the backbone.</summary>
     public string BackbonePrefix { get; }
 
     /// <summary>State-dict name of the head module.</summary>
     public const string ClassifierName = "classifier";
+
+    /// <summary>State-dict name of DistilBERT's dense layer before the classifier.</summary>
+    public const string PreClassifierName = "pre_classifier";
+
+    /// <summary>
+    /// The modules of the head <paramref name="headKind"/> on a <paramref name="family"/> encoder: trained in full
+    /// beside the adapters (PEFT's modules_to_save).
+    /// </summary>
+    public static IReadOnlyList<string> HeadModules(EncoderFamily family, HeadKind headKind) =>
+        family == EncoderFamily.DistilBert && headKind == HeadKind.Default ? [PreClassifierName, ClassifierName] : [ClassifierName];
 
     /// <summary>Wraps <paramref name="backbone"/> with a new, randomly initialised head.</summary>
     public SequenceClassifier(EncoderModel backbone, int numLabels, HeadKind headKind = HeadKind.Default) : base(nameof(SequenceClassifier))
@@ -44,15 +55,23 @@ internal sealed class SequenceClassifier : nn.Module<Tensor, Tensor, Tensor, Ten
         Backbone = backbone;
         HeadKind = headKind;
         NumLabels = numLabels;
-        BackbonePrefix = config.Family == EncoderFamily.Roberta ? "roberta" : "bert";
+        BackbonePrefix = EncoderFamilies.Of(config.Family).StateDictPrefix;
         dropout = nn.Dropout(config.ClassifierDropout ?? config.HiddenDropoutProb);
-        Classifier = headKind == HeadKind.Default && config.Family == EncoderFamily.Roberta
-            ? new RobertaClassificationHead(config, numLabels)
+        bool familyHead = headKind == HeadKind.Default;
+        Classifier = familyHead && config.Family is (EncoderFamily.Roberta or EncoderFamily.Electra)
+            ? new FirstTokenClassificationHead(config, numLabels)
             : nn.Linear(config.HiddenSize, numLabels);
         EncoderModel.InitializeWeights(Classifier, config.InitializerRange);
+        if (familyHead && config.Family == EncoderFamily.DistilBert)
+        {
+            // DistilBertForSequenceClassification: pre_classifier (dim -> dim), ReLU, dropout, classifier.
+            preClassifier = nn.Linear(config.HiddenSize, config.HiddenSize);
+            EncoderModel.InitializeWeights(preClassifier, config.InitializerRange);
+        }
 
         // Registered by hand: the backbone's name depends on the family.
         register_module(BackbonePrefix, Backbone);
+        if (preClassifier is not null) register_module(PreClassifierName, preClassifier);
         register_module(ClassifierName, Classifier);
         register_module("dropout", dropout);
     }
@@ -68,7 +87,9 @@ internal sealed class SequenceClassifier : nn.Module<Tensor, Tensor, Tensor, Ten
         Tensor logits = HeadKind switch
         {
             HeadKind.MeanPooling => Classifier.forward(dropout.forward(MeanPool(sequence, attentionMask))),
-            _ when Classifier is RobertaClassificationHead => Classifier.forward(sequence.select(1, 0)),
+            _ when Classifier is FirstTokenClassificationHead => Classifier.forward(sequence.select(1, 0)),
+            _ when preClassifier is not null =>
+                Classifier.forward(dropout.forward(nn.functional.relu(preClassifier.forward(sequence.select(1, 0))))),
             _ => Classifier.forward(dropout.forward(Backbone.Pool(sequence))),
         };
         return logits.MoveToOuterDisposeScope();

@@ -14,14 +14,18 @@ namespace Microsoft.ML.Fossil.Models;
 /// </summary>
 internal sealed class FineTunedNetwork : IDisposable
 {
-    FineTunedNetwork(SequenceClassifier network, TextTokenizer tokenizer, Device device, LoadedBackbone backbone)
+    FineTunedNetwork(SequenceClassifier network, TextTokenizer tokenizer, Device device, LoadedBackbone backbone, AdapterOptions adapter)
     {
+        Adapter = adapter;
         Network = network;
         Tokenizer = tokenizer;
         Device = device;
         BackboneIdentity = backbone.Identity;
         BackboneTokenizerFiles = backbone.TokenizerFiles;
     }
+
+    /// <summary>The adapter configuration the network was built with (for training: in the family's own names, see <see cref="AdapterTargets"/>).</summary>
+    public AdapterOptions Adapter { get; }
 
     /// <summary>Encoder, adapters and head.</summary>
     public SequenceClassifier Network { get; }
@@ -49,7 +53,8 @@ internal sealed class FineTunedNetwork : IDisposable
 
     /// <summary>
     /// A network to train: <paramref name="backbone"/> (whose encoder it takes over) with a new head seeded by
-    /// <paramref name="seed"/> and adapters per <paramref name="adapter"/>, on <paramref name="device"/>.
+    /// <paramref name="seed"/> and adapters per <paramref name="adapter"/> (targets and head modules in the family's
+    /// own names: <see cref="Adapter"/> is what the model records), on <paramref name="device"/>.
     /// </summary>
     public static FineTunedNetwork ForTraining(LoadedBackbone backbone, int numLabels, HeadKind head, AdapterOptions adapter, int maxLength,
         int seed, Device device)
@@ -57,13 +62,14 @@ internal sealed class FineTunedNetwork : IDisposable
         ArgumentNullException.ThrowIfNull(backbone);
         ArgumentNullException.ThrowIfNull(adapter);
         TextTokenizer tokenizer = backbone.CreateTokenizer(maxLength);
+        AdapterOptions own = AdapterTargets.ForFamily(adapter, backbone.Encoder.Config.Family, head);
         manual_seed(seed);
         var network = new SequenceClassifier(backbone.Encoder, numLabels, head);
         try
         {
-            AdapterInjector.Apply(network, adapter);
+            AdapterInjector.Apply(network, own);
             network.to(device);
-            return new FineTunedNetwork(network, tokenizer, device, backbone);
+            return new FineTunedNetwork(network, tokenizer, device, backbone, own);
         }
         catch
         {
@@ -86,13 +92,17 @@ internal sealed class FineTunedNetwork : IDisposable
         if (backbone.Encoder.Config.ToJson() != definition.EncoderConfigJson)
             throw new BackboneMismatchException("The backbone's config.json differs from the one the model was trained with.");
         TextTokenizer tokenizer = LoadedBackbone.CreateTokenizer(backbone.Encoder.Config, backbone.TokenizerFiles, backbone.LowerCase, definition.Tokenizer.MaxLength);
+        if (tokenizer.Settings.ModelKind != definition.Tokenizer.ModelKind)
+            throw new BackboneMismatchException(
+                $"The backbone's tokenizer is {tokenizer.Settings.ModelKind}, but the model was trained with {definition.Tokenizer.ModelKind}.");
         if (tokenizer.Settings.VocabularySha256 != definition.Tokenizer.VocabularySha256)
             throw new BackboneMismatchException("The backbone's tokenizer vocabulary differs from the one the model was trained with.");
 
         var network = new SequenceClassifier(backbone.Encoder, definition.NumLabels, definition.Head);
+        AdapterOptions adapter = definition.Adapter;
         try
         {
-            AdapterInjector.Apply(network, definition.Adapter);
+            AdapterInjector.Apply(network, adapter);
             Dictionary<string, Tensor> tensors = CompactModelFormat.FromSafetensors(definition.TrainedTensors, CompactModelFormat.TrainedEntry);
             try
             {
@@ -112,7 +122,7 @@ internal sealed class FineTunedNetwork : IDisposable
             network.to(device);
             network.eval();
             if (mergeAdapters) AdapterInjector.MergeAll(network);
-            return new FineTunedNetwork(network, tokenizer, device, backbone);
+            return new FineTunedNetwork(network, tokenizer, device, backbone, adapter);
         }
         catch
         {

@@ -16,7 +16,15 @@ internal sealed class BertTextTokenizer : TextTokenizer
     {
         ArgumentNullException.ThrowIfNull(vocabTxt);
         ValidateMaxLength(maxLength, nameof(maxLength));
-        var vocabulary = VocabularyFiles.ReadWordPieceVocabulary(vocabTxt, sourceForErrors);
+        return Create(VocabularyFiles.ReadWordPieceVocabulary(vocabTxt, sourceForErrors), lowerCase, stripAccents, maxLength, sourceForErrors);
+    }
+
+    /// <summary>The encoder for a WordPiece vocabulary (token -> id), e.g. the one a <c>tokenizer.json</c> holds.</summary>
+    public static BertTextTokenizer Create(Dictionary<string, int> vocabulary, bool lowerCase, bool? stripAccents, int maxLength, string sourceForErrors)
+    {
+        ArgumentNullException.ThrowIfNull(vocabulary);
+        ValidateMaxLength(maxLength, nameof(maxLength));
+        if (vocabulary.Count == 0) throw new InvalidDataException($"{sourceForErrors} has an empty vocabulary.");
         int cls = VocabularyFiles.RequireToken(vocabulary, "[CLS]", sourceForErrors);
         int sep = VocabularyFiles.RequireToken(vocabulary, "[SEP]", sourceForErrors);
         int pad = VocabularyFiles.RequireToken(vocabulary, "[PAD]", sourceForErrors);
@@ -27,6 +35,7 @@ internal sealed class BertTextTokenizer : TextTokenizer
         var settings = new TokenizerSettings
         {
             Family = TokenizerFamily.Bert,
+            Model = TokenizerModel.WordPiece,
             LowerCase = lowerCase,
             StripAccents = strip,
             MaxLength = maxLength,

@@ -51,8 +51,17 @@ internal sealed class RobertaTextTokenizer : TextTokenizer
         ArgumentNullException.ThrowIfNull(vocabJson);
         ArgumentNullException.ThrowIfNull(mergesTxt);
         ValidateMaxLength(maxLength, nameof(maxLength));
-        var vocabulary = VocabularyFiles.ReadBpeVocabulary(vocabJson, vocabSource);
-        var merges = VocabularyFiles.ReadMerges(mergesTxt, mergesSource);
+        return Create(VocabularyFiles.ReadBpeVocabulary(vocabJson, vocabSource), VocabularyFiles.ReadMerges(mergesTxt, mergesSource),
+            maxLength, vocabSource, mergesSource);
+    }
+
+    /// <summary>The encoder for a byte-level BPE vocabulary (token -> id) and its merges ("left right", priority order).</summary>
+    public static RobertaTextTokenizer Create(Dictionary<string, int> vocabulary, List<string> merges, int maxLength, string vocabSource, string mergesSource)
+    {
+        ArgumentNullException.ThrowIfNull(vocabulary);
+        ArgumentNullException.ThrowIfNull(merges);
+        ValidateMaxLength(maxLength, nameof(maxLength));
+        if (vocabulary.Count == 0) throw new InvalidDataException($"{vocabSource} has an empty vocabulary.");
         int cls = VocabularyFiles.RequireToken(vocabulary, "<s>", vocabSource);
         int sep = VocabularyFiles.RequireToken(vocabulary, "</s>", vocabSource);
         int pad = VocabularyFiles.RequireToken(vocabulary, "<pad>", vocabSource);
@@ -89,6 +98,7 @@ internal sealed class RobertaTextTokenizer : TextTokenizer
         var settings = new TokenizerSettings
         {
             Family = TokenizerFamily.Roberta,
+            Model = TokenizerModel.ByteLevelBpe,
             LowerCase = false,
             StripAccents = false,
             MaxLength = maxLength,

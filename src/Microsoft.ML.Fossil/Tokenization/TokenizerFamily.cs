@@ -12,3 +12,14 @@ internal enum TokenizerFamily
     /// <summary>RoBERTa: byte-level BPE, <c>&lt;s&gt;</c>/<c>&lt;/s&gt;</c>, token types all 0.</summary>
     Roberta,
 }
+
+/// <summary>The subword model a tokenizer runs. Recorded in a saved model as "word_piece", "byte_level_bpe", "unigram".</summary>
+internal enum TokenizerModel
+{
+    /// <summary>BERT's WordPiece (<c>vocab.txt</c>, or a WordPiece <c>tokenizer.json</c>): BERT, DistilBERT, ELECTRA.</summary>
+    WordPiece,
+    /// <summary>GPT-2's byte-level BPE (<c>vocab.json</c> + <c>merges.txt</c>, or a BPE <c>tokenizer.json</c>): RoBERTa.</summary>
+    ByteLevelBpe,
+    /// <summary>SentencePiece Unigram with fairseq's ids (<c>sentencepiece.bpe.model</c>, or a Unigram <c>tokenizer.json</c>): XLM-RoBERTa.</summary>
+    Unigram,
+}

@@ -24,8 +24,18 @@ internal sealed record TokenizerSettings
     /// <summary>Version of this JSON layout.</summary>
     public int FormatVersion { get; init; } = CurrentFormatVersion;
 
-    /// <summary>Encoder family: <c>bert</c> (WordPiece) or <c>roberta</c> (byte-level BPE).</summary>
+    /// <summary>Layout of special tokens and segments: <c>bert</c> or <c>roberta</c> (RoBERTa and XLM-RoBERTa).</summary>
     public required TokenizerFamily Family { get; init; }
+
+    /// <summary>
+    /// The subword model: <c>word_piece</c>, <c>byte_level_bpe</c> or <c>unigram</c> (SentencePiece, XLM-RoBERTa).
+    /// Absent in files written before it existed: <see cref="ModelKind"/> then follows <see cref="Family"/>.
+    /// </summary>
+    public TokenizerModel? Model { get; init; }
+
+    /// <summary>The subword model, <see cref="Model"/> or the one <see cref="Family"/> implied before it was recorded.</summary>
+    [JsonIgnore]
+    public TokenizerModel ModelKind => Model ?? (Family == TokenizerFamily.Bert ? TokenizerModel.WordPiece : TokenizerModel.ByteLevelBpe);
 
     /// <summary>Whether text is lower-cased before WordPiece (BERT uncased); always false for RoBERTa.</summary>
     public required bool LowerCase { get; init; }
@@ -111,6 +121,10 @@ internal sealed record TokenizerSettings
             throw new InvalidDataException($"Text encoder settings: vocab_size must be positive; found {VocabSize}.");
         if (Family == TokenizerFamily.Roberta && (LowerCase || StripAccents))
             throw new InvalidDataException("Text encoder settings: lower_case and strip_accents must be false for the roberta family.");
+        if (Model is { } model && !Enum.IsDefined(model))
+            throw new InvalidDataException($"Text encoder settings: model {(int)model} is not a known tokenizer model.");
+        if (ModelKind == TokenizerModel.WordPiece != (Family == TokenizerFamily.Bert))
+            throw new InvalidDataException($"Text encoder settings: model {ModelKind} does not go with the {Family} family (WordPiece is BERT's; BPE and Unigram use RoBERTa's layout).");
         void Token(string? token, int? id, string name)
         {
             if (string.IsNullOrEmpty(token))

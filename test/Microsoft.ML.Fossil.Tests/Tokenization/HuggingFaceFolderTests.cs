@@ -129,10 +129,18 @@ public class HuggingFaceFolderTests
         TokenizationData.WriteRobertaFolder(folder.Path, config);
         Assert.Throws<NotSupportedException>(() => HuggingFaceTokenizers.FromFolder(folder.Path));
 
+        // XLM-RoBERTa reads SentencePiece files, not RoBERTa's: a folder with only vocab.json/merges.txt names what it lacks.
         config = TokenizationData.RobertaConfig();
         config["model_type"] = "xlm-roberta";
         TokenizationData.WriteRobertaFolder(folder.Path, config);
+        var missing = Assert.Throws<FileNotFoundException>(() => HuggingFaceTokenizers.FromFolder(folder.Path));
+        Assert.Contains("sentencepiece.bpe.model", missing.Message);
+        Assert.Contains("tokenizer.json", missing.Message);
+
+        // CamemBERT's SentencePiece layout is not XLM-R's: refused by name.
+        config["model_type"] = "camembert";
+        TokenizationData.WriteRobertaFolder(folder.Path, config);
         var e = Assert.Throws<NotSupportedException>(() => HuggingFaceTokenizers.FromFolder(folder.Path));
-        Assert.Contains("SentencePiece", e.Message);
+        Assert.Contains("CamemBERT", e.Message);
     }
 }
