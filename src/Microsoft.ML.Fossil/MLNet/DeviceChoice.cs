@@ -17,9 +17,10 @@ internal static class DeviceChoice
     /// <summary>Resolves the device for <paramref name="purpose"/> ("training", "the loaded model").</summary>
     public static Device Resolve(IHostEnvironment env, FossilChannel channel, string purpose)
     {
+        // Naming a device initialises torch: load its native library (with the native-load fix) first.
+        Native.TorchRuntime.EnsureLoaded();
         (int? gpuDeviceId, bool fallbackToCpu) = ContextSettings.Device(env);
         if (gpuDeviceId is not int gpu) return CPU;
-        Native.TorchRuntime.EnsureLoaded();
         if (cuda.is_available()) return new Device(TorchSharp.DeviceType.CUDA, gpu);
         if (fallbackToCpu)
         {
