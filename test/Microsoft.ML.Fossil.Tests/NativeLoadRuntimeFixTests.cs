@@ -57,6 +57,47 @@ public sealed class NativeLoadRuntimeFixTests : IDisposable
         Assert.Equal([copy], Directory.GetFiles(Path.GetDirectoryName(copy)!));   // no temporary file left behind
     }
 
+    /// <summary>
+    /// A notebook kernel loads TorchSharp.dll from the NuGet cache, where libtorch is in a package of its own. The fix
+    /// loads that libtorch by its full path; a load by bare name reached Debian's libtorch 1.13 in /lib (CI, fresh
+    /// machine), whose symbols the copy does not find.
+    /// </summary>
+    [Fact]
+    public void In_the_NuGet_cache_layout_libtorch_is_found_in_its_package_by_full_path()
+    {
+        string packages = Path.Combine(folder, "packages");
+        string torchSharp = Path.Combine(packages, "torchsharp", "0.107.0", "lib", "net8.0", "TorchSharp.dll");
+        string original = Path.Combine(packages, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
+        string libTorch = Path.Combine(packages, LibTorchSharpRuntimeFix.LibTorchPackage, LibTorchSharpRuntimeFix.LibTorchVersion,
+                                       "runtimes", "linux-x64", "native", "libtorch.so");
+        foreach (string file in new[] { torchSharp, original, libTorch })
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+            File.WriteAllBytes(file, []);
+        }
+        var candidates = LibTorchSharpRuntimeFix.LibTorchCandidates(original, torchSharp, [Path.Combine(folder, "elsewhere")]).ToList();
+        Assert.All(candidates, candidate => Assert.True(Path.IsPathFullyQualified(candidate), candidate));
+        Assert.Equal(libTorch, candidates.FirstOrDefault(File.Exists));
+
+        // An application folder: libtorch beside the original comes first.
+        string appLibTorch = Path.Combine(Path.GetDirectoryName(original)!, "libtorch.so");
+        File.WriteAllBytes(appLibTorch, []);
+        Assert.Equal(appLibTorch, LibTorchSharpRuntimeFix.LibTorchCandidates(original, torchSharp, []).First(File.Exists));
+
+        // The real cache of this machine: TorchSharp's package finds the libtorch package restored with it.
+        string realPackages = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(PackagedLibTorchSharp())!, "..", "..", "..", "..", ".."));
+        string realLibTorch = LibTorchSharpRuntimeFix.LibTorchCandidates(
+            PackagedLibTorchSharp(), Path.Combine(realPackages, "torchsharp", "0.107.0", "lib", "net8.0", "TorchSharp.dll"), []).Last();
+        Assert.True(File.Exists(realLibTorch), realLibTorch);
+    }
+
+    [Fact]
+    public void The_libtorch_version_the_fix_looks_for_is_the_one_this_build_restored()
+    {
+        string deps = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, typeof(NativeLoadRuntimeFixTests).Assembly.GetName().Name + ".deps.json"));
+        Assert.Contains($"\"{LibTorchSharpRuntimeFix.LibTorchPackage}/{LibTorchSharpRuntimeFix.LibTorchVersion}\"", deps);
+    }
+
     [Fact]
     public void Nothing_is_done_where_the_host_has_the_version_or_the_library_is_already_patched()
     {

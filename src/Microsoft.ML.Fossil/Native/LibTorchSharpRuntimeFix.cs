@@ -69,9 +69,7 @@ internal static class LibTorchSharpRuntimeFix
     /// </summary>
     internal static string? Locate(Assembly torchSharp)
     {
-        var folders = new List<string>();
-        if (AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") is string searchFolders)
-            folders.AddRange(searchFolders.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries));
+        var folders = NativeSearchFolders().ToList();
         if (Path.GetDirectoryName(torchSharp.Location) is { Length: > 0 } assemblyFolder)
         {
             folders.Add(assemblyFolder);
@@ -108,18 +106,47 @@ internal static class LibTorchSharpRuntimeFix
         return copy;
     }
 
+    /// <summary>The libtorch runtime package TorchSharp 0.107.0 is built against (Directory.Packages.props; a test keeps them equal).</summary>
+    internal const string LibTorchPackage = "libtorch-cpu-linux-x64", LibTorchVersion = "2.10.0";
+
     /// <summary>
-    /// Loads libtorch.so (which brings libtorch_cpu.so and libc10.so), the libraries libLibTorchSharp.so needs: they
-    /// sit beside the original, not beside the copy, whose <c>$ORIGIN</c> run path therefore finds nothing. Once
-    /// loaded, the loader resolves the copy's needs by their sonames.
+    /// Loads libtorch.so by its full path (it brings libtorch_cpu.so and libc10.so through its own <c>$ORIGIN</c>
+    /// run path): libLibTorchSharp.so needs them, and they sit beside the original, not beside the copy, whose
+    /// run path therefore finds nothing. Once loaded, the loader resolves the copy's needs by their sonames.
     /// </summary>
     static void LoadDependencies(string original, Assembly torchSharp)
     {
-        string beside = Path.Combine(Path.GetDirectoryName(original)!, "libtorch.so");
-        if (File.Exists(beside))
-            NativeLibrary.Load(beside);
-        // Elsewhere (a notebook kernel: libtorch is in its own package), as TorchSharp itself finds it.
-        else if (!NativeLibrary.TryLoad("torch", torchSharp, null, out _))
-            throw new DllNotFoundException($"libtorch.so, which {FileName} needs, was found neither beside '{original}' nor by the host's native library search; reference a libtorch runtime package (libtorch-cpu-linux-x64 2.10.0 for CPU).");
+        var searched = LibTorchCandidates(original, torchSharp.Location, NativeSearchFolders()).ToList();
+        string? libTorch = searched.FirstOrDefault(File.Exists);
+        if (libTorch is null)
+            throw new DllNotFoundException($"libtorch.so, which {FileName} needs, was not found; looked at: {string.Join(", ", searched)}. Reference a libtorch runtime package ({LibTorchPackage} {LibTorchVersion} for CPU).");
+        NativeLibrary.Load(libTorch);
+    }
+
+    static IEnumerable<string> NativeSearchFolders() =>
+        AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") is string folders
+            ? folders.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            : [];
+
+    /// <summary>
+    /// Where libtorch.so may be, in order: beside <paramref name="original"/> (an application's native folder), the
+    /// host's native search folders, beside TorchSharp.dll, and, when TorchSharp.dll is loaded from the NuGet cache
+    /// (<c>&lt;packages&gt;/torchsharp/&lt;version&gt;/lib/&lt;framework&gt;/</c>, as notebook kernels load it), the
+    /// libtorch package of the same cache. Full paths only: a bare-name load can reach a system libtorch of another
+    /// version (Debian's libtorch 1.13 in /lib), whose symbols the copy does not find.
+    /// </summary>
+    internal static IEnumerable<string> LibTorchCandidates(string original, string? torchSharpLocation, IEnumerable<string> searchFolders)
+    {
+        const string libTorch = "libtorch.so";
+        yield return Path.Combine(Path.GetDirectoryName(original)!, libTorch);
+        foreach (string folder in searchFolders)
+            yield return Path.GetFullPath(Path.Combine(folder, libTorch));
+        if (string.IsNullOrEmpty(torchSharpLocation) || Path.GetDirectoryName(torchSharpLocation) is not { Length: > 0 } assemblyFolder)
+            yield break;
+        yield return Path.Combine(assemblyFolder, libTorch);
+        var framework = new DirectoryInfo(assemblyFolder);
+        if (framework.Parent is { Name: "lib" } lib && lib.Parent?.Parent is { } package
+            && package.Name.Equals("torchsharp", StringComparison.OrdinalIgnoreCase) && package.Parent is { } packages)
+            yield return Path.Combine(packages.FullName, LibTorchPackage, LibTorchVersion, "runtimes", "linux-x64", "native", libTorch);
     }
 }
