@@ -56,19 +56,23 @@ internal sealed class LoraLinear : AdaptedLinear
     public override IReadOnlyList<Parameter> AdapterParameters => [lora_A.weight!, lora_B.weight!];
 
     /// <inheritdoc />
+    /// <remarks>
+    /// In a bf16/fp16 backbone A and B (fp32 master weights) are cast to the activations' dtype for the two GEMMs, as
+    /// autocast does; their gradients are cast back to fp32.
+    /// </remarks>
     protected override Tensor AdaptedForward(Tensor input)
     {
-        ScalarType inputType = input.dtype;
+        ScalarType compute = input.dtype;
         Tensor result = base_layer.forward(input);
-        Tensor x = input.to(lora_A.weight!.dtype);
-        if (dropout is not null) x = dropout.forward(x);
-        return (result + lora_B.forward(lora_A.forward(x)).mul(Scaling).to(result.dtype)).to(inputType);
+        Tensor x = dropout is null ? input : dropout.forward(input);
+        Tensor low = nn.functional.linear(x, lora_A.weight!.to(compute));                 // [..., r]
+        return result + nn.functional.linear(low, lora_B.weight!.to(compute)).mul(Scaling);
     }
 
     /// <inheritdoc />
     protected override Tensor ComputeDeltaWeight(Tensor weight)
     {
-        ScalarType math = MathType(lora_A.weight!);
-        return lora_B.weight!.to(math).matmul(lora_A.weight!.to(math)).mul(Scaling).to(weight.dtype);
+        ScalarType wide = AccumulateType(weight.dtype);
+        return lora_B.weight!.to(wide).matmul(lora_A.weight!.to(wide)).mul(Scaling).to(weight.dtype);
     }
 }
