@@ -82,6 +82,12 @@ internal static class PrecisionSupport
         TorchRuntime.EnsureLoaded();
         if (AtenCheck("is_avx512_bf16_supported") is bool avx512 && AtenCheck("is_amx_tile_supported") is bool amx)
             return new CpuBFloat16(avx512 || amx, avx512, amx, "libtorch");
+        return ReadCpuid();
+    }
+
+    /// <summary>The fallback: the CPUID bits (and whether the runtime found AVX-512 state enabled by the OS).</summary>
+    internal static CpuBFloat16 ReadCpuid()
+    {
         bool cpuidBf16 = false, cpuidAmx = false;
         if (X86Base.IsSupported && X86Base.CpuId(0, 0).Eax >= 7)
         {
