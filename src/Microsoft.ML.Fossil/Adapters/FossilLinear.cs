@@ -1,3 +1,4 @@
+using Microsoft.ML.Fossil.Modeling;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -15,7 +16,8 @@ internal sealed class FossilLinear : AdaptedLinear
 #pragma warning disable IDE1006 // PEFT names: <layer>.miss_block
     readonly Parameter miss_block;
 #pragma warning restore IDE1006
-    readonly Dropout? dropout;
+    /// <summary>Dropout probability on the adapter input (see <see cref="FastDropout"/>).</summary>
+    readonly double dropout;
 
     /// <summary>Rank r.</summary>
     public int Rank { get; }
@@ -66,7 +68,7 @@ internal sealed class FossilLinear : AdaptedLinear
             using var noGrad = no_grad();
             nn.init.kaiming_uniform_(miss_block, a: Math.Sqrt(5));
         }
-        if (dropout > 0) this.dropout = nn.Dropout(dropout);
+        this.dropout = dropout;
         RegisterComponents();
     }
 
@@ -100,7 +102,7 @@ internal sealed class FossilLinear : AdaptedLinear
         Tensor shard = ExpandedShard();                     // [r, out]
         Tensor x = rows;
         if (k % Rank != 0) x = nn.functional.pad(x, [0, Rank - k % Rank]);   // [N, k2], zeros on the right
-        if (dropout is not null) x = dropout.forward(x);
+        x = FastDropout.Apply(x, dropout, training);
         ScalarType accumulate = AccumulateType(compute);
         Tensor chunkSum = x.view(x.shape[0], x.shape[1] / Rank, Rank).sum(1, type: accumulate);   // [N, r]
         // y += chunkSum @ D inside the GEMM (beta = 1): no [N, out] product tensor, no second pass

@@ -1,3 +1,4 @@
+using Microsoft.ML.Fossil.Modeling;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -14,7 +15,8 @@ internal sealed class LoraLinear : AdaptedLinear
     readonly Linear lora_A;
     readonly Linear lora_B;
 #pragma warning restore IDE1006
-    readonly Dropout? dropout;
+    /// <summary>Dropout probability on the adapter input (see <see cref="FastDropout"/>).</summary>
+    readonly double dropout;
 
     /// <summary>Rank r.</summary>
     public int Rank { get; }
@@ -48,7 +50,7 @@ internal sealed class LoraLinear : AdaptedLinear
             if (zeroInit) nn.init.zeros_(lora_B.weight!);
             else nn.init.kaiming_uniform_(lora_B.weight!, a: Math.Sqrt(5));
         }
-        if (dropout > 0) this.dropout = nn.Dropout(dropout);
+        this.dropout = dropout;
         RegisterComponents();
     }
 
@@ -64,7 +66,7 @@ internal sealed class LoraLinear : AdaptedLinear
     {
         ScalarType compute = input.dtype;
         Tensor result = base_layer.forward(input);
-        Tensor x = dropout is null ? input : dropout.forward(input);
+        Tensor x = FastDropout.Apply(input, dropout, training);
         Tensor low = nn.functional.linear(x, lora_A.weight!.to(compute));                 // [..., r]
         return result + nn.functional.linear(low, lora_B.weight!.to(compute)).mul(Scaling);
     }

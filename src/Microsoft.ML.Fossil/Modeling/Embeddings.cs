@@ -15,8 +15,8 @@ internal sealed class Embeddings : nn.Module<Tensor, Tensor, Tensor>
     readonly EmbeddingTable position_embeddings;
     readonly EmbeddingTable token_type_embeddings;
     readonly LayerNorm LayerNorm;
-    readonly Dropout dropout;
 #pragma warning restore IDE1006
+    readonly double dropout;
 
     readonly EncoderFamily family;
     readonly long paddingIndex;
@@ -33,7 +33,7 @@ internal sealed class Embeddings : nn.Module<Tensor, Tensor, Tensor>
             family == EncoderFamily.Roberta ? config.PadTokenId : null, device);
         token_type_embeddings = new EmbeddingTable(config.TypeVocabSize, config.HiddenSize, device: device);
         LayerNorm = nn.LayerNorm(config.HiddenSize, eps: config.LayerNormEps, device: device);
-        dropout = nn.Dropout(config.HiddenDropoutProb);
+        dropout = config.HiddenDropoutProb;
         RegisterComponents();
     }
 
@@ -45,7 +45,7 @@ internal sealed class Embeddings : nn.Module<Tensor, Tensor, Tensor>
         Tensor summed = word_embeddings.forward(inputIds)
                         + position_embeddings.forward(positions)
                         + token_type_embeddings.forward(tokenTypeIds);
-        return dropout.forward(LayerNorm.forward(summed)).MoveToOuterDisposeScope();
+        return FastDropout.Apply(LayerNorm.forward(summed), dropout, training).MoveToOuterDisposeScope();
     }
 
     Tensor PositionIds(Tensor inputIds)
