@@ -46,14 +46,16 @@ internal sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor>
         Tensor q = Split(query.forward(hidden));
         Tensor k = Split(key.forward(hidden));
         Tensor v = Split(value.forward(hidden));
-        // libtorch's fused CPU attention takes no dropout, and its bf16/fp16 backward is slow (5 x the written-out
-        // attention's at 32 x 128 on MiniLM, measured): write attention out when it drops probabilities or when gradients
-        // will flow through it in reduced precision on the CPU; otherwise (fp32, inference) the fused kernel is the fast one.
+        // On the CPU, libtorch's fused attention takes no dropout (its fallback draws the mask one element at a time) and
+        // its bf16/fp16 backward is slow (5 x the written-out attention's at 32 x 128 on MiniLM, measured): attention is
+        // written out when it drops probabilities or when gradients will flow through it in reduced precision; otherwise
+        // (fp32, inference) the fused kernel is the fast one. CUDA's fused kernels drop and differentiate fast.
         bool dropping = training && attentionDropout > 0;
-        bool reducedBackward = q.dtype != ScalarType.Float32 && q.device_type == DeviceType.CPU && is_grad_enabled();
-        Tensor context = dropping || reducedBackward
+        bool cpu = q.device_type == DeviceType.CPU;
+        bool reducedBackward = q.dtype != ScalarType.Float32 && is_grad_enabled();
+        Tensor context = cpu && (dropping || reducedBackward)
             ? WrittenOutAttention(q, k, v, additiveMask, dropping ? attentionDropout : 0)
-            : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: additiveMask);
+            : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: additiveMask, p: dropping ? attentionDropout : 0.0);
         // [B, heads, T, headSize] -> [B, T, H]
         return context.transpose(1, 2).reshape(batch, length, heads * headSize).MoveToOuterDisposeScope();
     }
