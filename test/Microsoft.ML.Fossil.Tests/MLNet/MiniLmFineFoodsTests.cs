@@ -167,7 +167,8 @@ public class MiniLmFineFoodsTests(MiniLmFineFoodsFixture fixture, ITestOutputHel
 
     /// <summary>
     /// bf16 keeps 8 significant bits, and a row's rounding depends on the batch it is in (GEMM blocking, padding): the
-    /// probabilities of one row alone and in a batch differ by rounding. Measured about 2e-3 on this model.
+    /// probabilities of one row alone and in a batch differ by rounding: measured 4.2e-3 (PredictionEngine vs Transform) and
+    /// 4.7e-3 (merged vs unmerged) on this model.
     /// </summary>
     const double Bf16ScoreTolerance = 2e-2;
 

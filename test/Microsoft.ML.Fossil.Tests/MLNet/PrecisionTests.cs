@@ -24,7 +24,7 @@ public sealed class PrecisionTests(ITestOutputHelper output) : IDisposable
         if (Directory.Exists(work)) Directory.Delete(work, recursive: true);
     }
 
-    /// <summary>Largest difference of a class probability between bf16 and fp32 serving of the same tiny model (measured about 3e-3).</summary>
+    /// <summary>Largest difference of a class probability between bf16 and fp32 serving of the same tiny model (measured 1.3e-4; its probabilities sit near 0.5).</summary>
     const float ScoreTolerance = 0.03f;
 
     FossilTextClassificationTrainer.Options Options(Precision precision, AdapterKind kind = AdapterKind.Fossil) => new()
