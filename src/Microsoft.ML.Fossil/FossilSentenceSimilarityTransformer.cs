@@ -85,7 +85,8 @@ public sealed class FossilSentenceSimilarityTransformer : ITransformer, IDisposa
     static FossilSentenceSimilarityTransformer ILoadableFossilComponent<FossilSentenceSimilarityTransformer>.Load(FossilModelReader reader, IHostEnvironment env)
     {
         FossilSettings settings = FossilCatalog.SettingsOf(env);
-        FossilTransformerCore core = FossilTransformerCore.Load(reader, env, settings.ForBackboneLoading(), settings.MergeAdaptersOnLoad);
+        FossilTransformerCore core = FossilTransformerCore.Load(reader, env, settings.ForBackboneLoading(), settings.MergeAdaptersOnLoad,
+            settings.ServingPrecision, $"{nameof(FossilSettings)}.{nameof(FossilSettings.ServingPrecision)}");
         if (core.Definition.Task != PredictionTask.Regression)
         {
             core.Dispose();

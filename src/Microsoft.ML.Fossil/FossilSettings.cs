@@ -21,6 +21,8 @@ public sealed class FossilSettings
     public const string MergeVariable = "FOSSIL_MERGE_ADAPTERS_ON_LOAD";
     /// <summary>Environment variable for <see cref="MapWeightFiles"/> ("0"/"false" reads weights into memory).</summary>
     public const string MapVariable = "FOSSIL_MAP_WEIGHT_FILES";
+    /// <summary>Environment variable for <see cref="ServingPrecision"/>: auto, fp32, bf16 or fp16 (or the enum names).</summary>
+    public const string ServingPrecisionVariable = "FOSSIL_SERVING_PRECISION";
     /// <summary>Environment variable for <see cref="HubCacheDirectory"/>.</summary>
     public const string CacheVariable = "FOSSIL_CACHE";
     /// <summary>Environment variable for <see cref="HubEndpoint"/> (Hugging Face's own name for it).</summary>
@@ -35,9 +37,10 @@ public sealed class FossilSettings
 
     /// <summary>
     /// Settings from the environment variables <see cref="BackbonePathVariable"/>, <see cref="MergeVariable"/>,
-    /// <see cref="MapVariable"/>, <see cref="CacheVariable"/> and <see cref="EndpointVariable"/>, with the defaults
-    /// for those not set.
+    /// <see cref="MapVariable"/>, <see cref="ServingPrecisionVariable"/>, <see cref="CacheVariable"/> and
+    /// <see cref="EndpointVariable"/>, with the defaults for those not set.
     /// </summary>
+    /// <exception cref="ArgumentException"><see cref="ServingPrecisionVariable"/> holds something else than a precision.</exception>
     public static FossilSettings FromEnvironment()
     {
         var settings = new FossilSettings();
@@ -45,6 +48,8 @@ public sealed class FossilSettings
             foreach (string folder in folders.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)) settings.BackboneSearchFolders.Add(folder);
         settings.MergeAdaptersOnLoad = Flag(MergeVariable, settings.MergeAdaptersOnLoad);
         settings.MapWeightFiles = Flag(MapVariable, settings.MapWeightFiles);
+        if (Environment.GetEnvironmentVariable(ServingPrecisionVariable) is { Length: > 0 } precision)
+            settings.ServingPrecision = ParsePrecision(precision, ServingPrecisionVariable);
         if (Environment.GetEnvironmentVariable(CacheVariable) is { Length: > 0 } cache) settings.HubCacheDirectory = cache;
         if (Environment.GetEnvironmentVariable(EndpointVariable) is { Length: > 0 } endpoint) settings.HubEndpoint = new Uri(endpoint);
         settings.NuGetPackagesFolder = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } packages
@@ -59,6 +64,16 @@ public sealed class FossilSettings
         "0" => false,
         string value when value.Equals("false", StringComparison.OrdinalIgnoreCase) => false,
         _ => true,
+    };
+
+    /// <summary>Reads "auto", "fp32", "bf16", "fp16" or a <see cref="Precision"/> name (any case); <paramref name="source"/> names it in errors.</summary>
+    internal static Precision ParsePrecision(string text, string source) => text.Trim().ToLowerInvariant() switch
+    {
+        "auto" => Precision.Auto,
+        "fp32" or "float32" => Precision.Float32,
+        "bf16" or "bfloat16" => Precision.BFloat16,
+        "fp16" or "float16" => Precision.Float16,
+        _ => throw new ArgumentException($"{source} is '{text}'; expected auto, fp32, bf16 or fp16."),
     };
 
     /// <summary>
@@ -81,6 +96,16 @@ public sealed class FossilSettings
     /// download does); set false to read weights into the process's own memory.
     /// </summary>
     public bool MapWeightFiles { get; set; } = true;
+
+    /// <summary>
+    /// The format loaded models serve in, chosen at load whatever the model was trained in: <see cref="Precision.Auto"/>
+    /// (the default) takes bf16 where the device runs it natively (a CPU with AVX512-BF16 or AMX, a CUDA GPU of compute
+    /// capability 8.0 or later) and fp32 elsewhere; <see cref="Precision.Float16"/> needs a CUDA GPU. Adapters are merged
+    /// in fp32 and the merged weights then cast. bf16 scores differ from fp32's by about 1e-2 (8 significant bits);
+    /// <see cref="Precision.Float32"/> gives the reference scores. A model a trainer has just fitted serves in the precision it
+    /// was trained in; save and load it to choose another.
+    /// </summary>
+    public Precision ServingPrecision { get; set; } = FossilDefaults.Precision;
 
     /// <summary>Where hub backbones are cached (default <c>~/.cache/microsoft-ml-fossil/hub</c>).</summary>
     public string HubCacheDirectory { get; set; } =

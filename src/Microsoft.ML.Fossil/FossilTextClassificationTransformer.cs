@@ -92,7 +92,8 @@ public sealed class FossilTextClassificationTransformer : ITransformer, IDisposa
     static FossilTextClassificationTransformer ILoadableFossilComponent<FossilTextClassificationTransformer>.Load(FossilModelReader reader, IHostEnvironment env)
     {
         FossilSettings settings = FossilCatalog.SettingsOf(env);
-        FossilTransformerCore core = FossilTransformerCore.Load(reader, env, settings.ForBackboneLoading(), settings.MergeAdaptersOnLoad);
+        FossilTransformerCore core = FossilTransformerCore.Load(reader, env, settings.ForBackboneLoading(), settings.MergeAdaptersOnLoad,
+            settings.ServingPrecision, $"{nameof(FossilSettings)}.{nameof(FossilSettings.ServingPrecision)}");
         if (core.Definition.Task != PredictionTask.Classification)
         {
             core.Dispose();

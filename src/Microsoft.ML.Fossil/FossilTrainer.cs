@@ -6,6 +6,7 @@ using Microsoft.ML.Fossil.Adapters;
 using Microsoft.ML.Fossil.Checkpoints;
 using Microsoft.ML.Fossil.MLNet;
 using Microsoft.ML.Fossil.Models;
+using Microsoft.ML.Fossil.Native;
 using Microsoft.ML.Fossil.MLNetInternals;
 using Microsoft.ML.Fossil.Tokenization;
 using Microsoft.ML.Fossil.Training;
@@ -64,6 +65,8 @@ internal sealed class FossilTrainer
         using var channel = new FossilChannel(env, "FossilTextClassification");
         Native.TorchRuntime.EnsureLoaded();
         Device device = DeviceChoice.Resolve(env, channel, "training");
+        const string PrecisionOption = $"{nameof(FossilTrainerOptions)}.{nameof(FossilTrainerOptions.Precision)}";
+        ScalarType computeType = PrecisionSupport.Resolve(options.Precision, device, PrecisionOption);
         FossilSettings settings = FossilCatalog.SettingsOf(env);
         int seed = options.Seed ?? ContextSettings.Seed(env) ?? FossilDefaults.Seed;
         Func<bool> cancelled = () => options.CancellationToken.IsCancellationRequested || ContextSettings.IsCancelled(env);
@@ -95,9 +98,13 @@ internal sealed class FossilTrainer
         HeadKind head = FineTunedNetwork.ResolveHead(backbone, options.Head);
         int numLabels = task == PredictionTask.Regression ? 1 : labelNames.Count;
         FineTunedNetwork network;
+        channel.Info($"Training in {PrecisionSupport.Name(computeType)}" +
+                     (options.Precision == Precision.Auto ? $" ({PrecisionOption} = Auto: {PrecisionSupport.DescribeAuto(device)})." : "."));
+        BackboneLoadSettings loadSettings = settings.ForBackboneLoading();
         try
         {
-            network = FineTunedNetwork.ForTraining(backbone, numLabels, head, adapter, options.MaxSequenceLength, seed, device);
+            network = FineTunedNetwork.ForTraining(backbone, numLabels, head, adapter, options.MaxSequenceLength, seed, device, computeType,
+                () => BackboneLoader.Load(source.Locator, loadSettings).Encoder);
         }
         catch
         {
@@ -116,7 +123,7 @@ internal sealed class FossilTrainer
             clock.Restart();
             TrainingOptions training = options.ToTrainingOptions(device, seed);
             TrainingResult result = TrainingLoop.Run(network.Network, network.Tokenizer, trainSet, validationSet, task, training,
-                progress => Report(channel, progress), cancelled);
+                progress => Report(channel, progress), cancelled, network.Masters);
             double seconds = clock.Elapsed.TotalSeconds;
             channel.Info($"Trained {result.Epochs.Count} epochs in {seconds:F1} s; keeping epoch {result.BestEpoch}" +
                          (result.StoppedEarly ? " (stopped early)." : "."));
@@ -125,7 +132,7 @@ internal sealed class FossilTrainer
                 backbone.Identity, network.TrainedTensors())
             {
                 Columns = Columns(),
-                TrainingSummaryJson = Summary(result, seconds, parameters, network.Adapter, training, options.MaxSequenceLength, source, backboneBytes).ToJsonString(),
+                TrainingSummaryJson = Summary(result, seconds, parameters, network.Adapter, training, options.MaxSequenceLength, source, backboneBytes, computeType).ToJsonString(),
             };
             var columns = new ScoringColumns(options.Sentence1ColumnName, options.Sentence2ColumnName, options.ScoreColumnName,
                 options.PredictedLabelColumnName, task, labelNames);
@@ -243,7 +250,7 @@ internal sealed class FossilTrainer
     }
 
     static JsonObject Summary(TrainingResult result, double seconds, AdapterReport parameters, AdapterOptions adapter, TrainingOptions training,
-        int maxLength, BackboneSource source, long backboneBytes)
+        int maxLength, BackboneSource source, long backboneBytes, ScalarType computeType)
     {
         bool full = adapter.Kind == AdapterKind.FullFineTuning;
         return new JsonObject
@@ -261,6 +268,7 @@ internal sealed class FossilTrainer
             ["epochs_requested"] = training.Epochs,
             ["batch_size"] = training.BatchSize,
             ["max_length"] = maxLength,
+            ["precision"] = PrecisionSupport.Name(computeType),
             ["seed"] = training.Seed,
             ["backbone"] = source.Description,
             ["backbone_weight_bytes"] = backboneBytes,

@@ -57,6 +57,15 @@ public abstract class FossilTrainerOptions
     /// <summary>Longest token sequence per row (pairs together); longer rows are truncated, never rejected.</summary>
     public int MaxSequenceLength = FossilDefaults.MaxSequenceLength;
 
+    /// <summary>
+    /// The format of the frozen backbone's weights and activations while training: <see cref="Precision.Auto"/> (the
+    /// default) takes bf16 where the device runs it natively (a CPU with AVX512-BF16 or AMX, a CUDA GPU of compute
+    /// capability 8.0 or later) and fp32 elsewhere; <see cref="Precision.Float16"/> needs a CUDA GPU. Adapters, the head,
+    /// gradients, the optimizer state and the loss stay fp32 (backbone weights that train, as in full fine-tuning, keep
+    /// fp32 master copies), so the saved model is the same whatever the precision; the training summary records it.
+    /// </summary>
+    public Precision Precision = FossilDefaults.Precision;
+
     /// <summary>Rows per optimisation step.</summary>
     public int BatchSize = FossilDefaults.BatchSize;
 
@@ -138,6 +147,7 @@ public abstract class FossilTrainerOptions
         if (MaxSequenceLength < Tokenization.TextTokenizer.MinimumMaxLength)
             throw new ArgumentOutOfRangeException(nameof(MaxSequenceLength), MaxSequenceLength, $"MaxSequenceLength must be at least {Tokenization.TextTokenizer.MinimumMaxLength}.");
         if (PredictionBatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(PredictionBatchSize), PredictionBatchSize, "PredictionBatchSize must be at least 1.");
+        if (!Enum.IsDefined(Precision)) throw new ArgumentOutOfRangeException(nameof(Precision), Precision, $"Precision {(int)Precision} is not one of {string.Join(", ", Enum.GetNames<Precision>())}.");
         if (EarlyStoppingPatience > 0 && ValidationSet is null)
             throw new ArgumentException("EarlyStoppingPatience needs a ValidationSet.", nameof(EarlyStoppingPatience));
         ToAdapterOptions().Validate();

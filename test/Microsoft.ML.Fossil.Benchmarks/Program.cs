@@ -76,6 +76,7 @@ public static class Program
             Console.Error.WriteLine($"[suite] micro-benchmarks done at {total.Elapsed.TotalSeconds:F0} s");
         }
         if (settings.Macro) RunMacro(settings, results, total);
+        if (settings.Accuracy) RunAccuracy(settings, results, total);
 
         results.Machine.LoadAverageAtEnd = ProcessStats.LoadAverage();
         results.TotalSeconds = total.Elapsed.TotalSeconds;
@@ -142,25 +143,30 @@ public static class Program
                 {
                     foreach (string config in settings.Configs)
                     {
-                        var spec = new TrainSpec
+                        // Each configuration's precisions back to back, so their ratio sees the same background load.
+                        foreach (string precision in settings.Precisions)
                         {
-                            Model = model, Config = config, Batch = settings.Batch, Sequence = sequence, WarmupSteps = settings.WarmupSteps,
-                            MeasuredSteps = settings.MeasuredSteps, Round = round, Seed = settings.Seed, RobertaFolder = robertaFolder,
-                            AdapterInitSamples = round == 1 ? settings.AdapterInitSamples : 1,
-                        };
-                        TrainResult? train = RunChildProcess<TrainSpec, TrainResult>("train", spec, settings, out string? error);
-                        train ??= new TrainResult { Model = model, Config = config, Batch = settings.Batch, Sequence = sequence, Round = round };
-                        if (error is not null)
-                        {
-                            train.Error = error;
-                            results.Errors.Add($"train {model} {config} {settings.Batch}x{sequence}: {error}");
+                            var spec = new TrainSpec
+                            {
+                                Model = model, Config = config, Precision = precision, Batch = settings.Batch, Sequence = sequence,
+                                WarmupSteps = settings.WarmupSteps, MeasuredSteps = settings.MeasuredSteps, Round = round, Seed = settings.Seed,
+                                RobertaFolder = robertaFolder, AdapterInitSamples = round == 1 ? settings.AdapterInitSamples : 1,
+                            };
+                            TrainResult? train = RunChildProcess<TrainSpec, TrainResult>("train", spec, settings, out string? error);
+                            train ??= new TrainResult { Model = model, Config = config, Precision = precision, Batch = settings.Batch, Sequence = sequence, Round = round };
+                            if (error is not null)
+                            {
+                                train.Error = error;
+                                results.Errors.Add($"train {model} {config} {precision} {settings.Batch}x{sequence}: {error}");
+                            }
+                            results.Training.Add(train);
+                            Console.Error.WriteLine($"[suite] {model} {config} {precision} {settings.Batch}x{sequence} round {round}: " +
+                                                    (error is null ? $"median {Stats.Median(train.StepMs):F0} ms/step, peak RSS {train.PeakRssBytes / 1048576.0:F0} MiB" : "FAILED") +
+                                                    $" ({total.Elapsed.TotalSeconds:F0} s)");
                         }
-                        results.Training.Add(train);
-                        Console.Error.WriteLine($"[suite] {model} {config} {settings.Batch}x{sequence} round {round}: " +
-                                                (error is null ? $"median {Stats.Median(train.StepMs):F0} ms/step, peak RSS {train.PeakRssBytes / 1048576.0:F0} MiB" : "FAILED") +
-                                                $" ({total.Elapsed.TotalSeconds:F0} s)");
                     }
                 }
+                if (settings.PytorchPeer && model == BenchModels.MiniLm) RunPeer(settings, results, sequence, total);
             }
             foreach (string probe in settings.MemoryProbes)
             {
@@ -168,30 +174,33 @@ public static class Program
                 if (parts.Length != 3 || parts[0] != model) continue;
                 foreach (string config in settings.MemoryProbeConfigs)
                 {
-                    var spec = new TrainSpec
+                    foreach (string precision in settings.Precisions)
                     {
-                        Model = model, Config = config, Batch = int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture),
-                        Sequence = int.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture), WarmupSteps = 0, MeasuredSteps = 1,
-                        Round = 1, Seed = settings.Seed, RobertaFolder = robertaFolder, AdapterInitSamples = 1,
-                    };
-                    TrainResult? train = RunChildProcess<TrainSpec, TrainResult>("train", spec, settings, out string? error, MemoryProbeEnvironment);
-                    train ??= new TrainResult { Model = model, Config = config, Batch = spec.Batch, Sequence = spec.Sequence, Round = 1 };
-                    train.MemoryProbe = true;
-                    if (error is not null)
-                    {
-                        train.Error = error;
-                        results.Errors.Add($"memory probe {model} {config} {spec.Batch}x{spec.Sequence}: {error}");
+                        var spec = new TrainSpec
+                        {
+                            Model = model, Config = config, Precision = precision, Batch = int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture),
+                            Sequence = int.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture), WarmupSteps = 0, MeasuredSteps = 1,
+                            Round = 1, Seed = settings.Seed, RobertaFolder = robertaFolder, AdapterInitSamples = 1,
+                        };
+                        TrainResult? train = RunChildProcess<TrainSpec, TrainResult>("train", spec, settings, out string? error, MemoryProbeEnvironment);
+                        train ??= new TrainResult { Model = model, Config = config, Precision = precision, Batch = spec.Batch, Sequence = spec.Sequence, Round = 1 };
+                        train.MemoryProbe = true;
+                        if (error is not null)
+                        {
+                            train.Error = error;
+                            results.Errors.Add($"memory probe {model} {config} {precision} {spec.Batch}x{spec.Sequence}: {error}");
+                        }
+                        results.Training.Add(train);
+                        Console.Error.WriteLine($"[suite] memory probe {model} {config} {precision} {spec.Batch}x{spec.Sequence}: " +
+                                                (error is null ? $"peak RSS {train.PeakRssBytes / 1048576.0:F0} MiB" : "FAILED") + $" ({total.Elapsed.TotalSeconds:F0} s)");
                     }
-                    results.Training.Add(train);
-                    Console.Error.WriteLine($"[suite] memory probe {model} {config} {spec.Batch}x{spec.Sequence}: " +
-                                            (error is null ? $"peak RSS {train.PeakRssBytes / 1048576.0:F0} MiB" : "FAILED") + $" ({total.Elapsed.TotalSeconds:F0} s)");
                 }
             }
             if (settings.ProfileRounds > 0)
             {
                 var profileSpec = new ProfileSpec
                 {
-                    Model = model, Configs = [.. settings.ProfileConfigs], Batch = settings.Batch, Sequence = settings.SequenceLengths[0],
+                    Model = model, Configs = [.. settings.ProfileConfigs], Precisions = [.. settings.Precisions], Batch = settings.Batch, Sequence = settings.SequenceLengths[0],
                     Rounds = settings.ProfileRounds, Seed = settings.Seed, RobertaFolder = robertaFolder,
                 };
                 ProfileResult? profile = RunChildProcess<ProfileSpec, ProfileResult>("profile", profileSpec, settings, out string? profileError);
@@ -205,6 +214,7 @@ public static class Program
                 Batch = settings.InferenceBatch, Sequence = settings.InferenceSequence, Repeats = settings.InferenceRepeats, Rounds = settings.InferenceRounds,
                 MlNetInference = settings.MlNetInferenceModels.Contains(model), MlNetRows = settings.MlNetRows,
                 TransformBatchSizes = [.. settings.TransformBatchSizes], MlNetMaxSequenceLength = settings.MlNetMaxSequenceLength,
+                Precisions = [.. settings.Precisions],
             };
             InferenceChildResult? inference = RunChildProcess<InferenceSpec, InferenceChildResult>("inference", inferenceSpec, settings, out string? inferenceError);
             if (inferenceError is not null) results.Errors.Add($"inference {model}: {inferenceError}");
@@ -213,17 +223,83 @@ public static class Program
                 results.Loading.Add(loading);
                 if (loading.Error is not null) results.Errors.Add($"loading {model}: {loading.Error}");
             }
-            if (inference?.Inference is { } forward)
+            foreach (InferenceResult forward in inference?.Inference ?? [])
             {
                 results.Inference.Add(forward);
-                if (forward.Error is not null) results.Errors.Add($"forward {model}: {forward.Error}");
+                if (forward.Error is not null) results.Errors.Add($"forward {model} {forward.Precision}: {forward.Error}");
             }
-            if (inference?.MlNet is { } mlnet)
+            foreach (MlNetResult mlnet in inference?.MlNet ?? [])
             {
                 results.MlNet.Add(mlnet);
-                if (mlnet.Error is not null) results.Errors.Add($"ML.NET {model}: {mlnet.Error}");
+                if (mlnet.Error is not null) results.Errors.Add($"ML.NET {model} {mlnet.Precision}: {mlnet.Error}");
             }
             Console.Error.WriteLine($"[suite] {model} inference workloads done ({total.Elapsed.TotalSeconds:F0} s)");
+        }
+    }
+
+    /// <summary>Every accuracy task in every precision and seed, each training run in its own process; precisions back to back.</summary>
+    static void RunAccuracy(RunSettings settings, SuiteResults results, Stopwatch total)
+    {
+        foreach (int seed in settings.AccuracySeeds)
+            foreach (string task in settings.AccuracyTasks)
+                foreach (string precision in settings.Precisions)
+                {
+                    var spec = new AccuracySpec { Task = task, Precision = precision, Seed = seed };
+                    AccuracyResult? accuracy = RunChildProcess<AccuracySpec, AccuracyResult>("accuracy", spec, settings, out string? error);
+                    accuracy ??= new AccuracyResult { Task = task, Precision = precision, Seed = seed };
+                    if (error is not null)
+                    {
+                        accuracy.Error = error;
+                        results.Errors.Add($"accuracy {task} {precision} seed {seed}: {error}");
+                    }
+                    results.Accuracy.Add(accuracy);
+                    Console.Error.WriteLine($"[suite] accuracy {task} {precision} seed {seed}: " +
+                                            (error is null ? $"{accuracy.PrimaryMetric} {accuracy.Primary:F2}, trained in {accuracy.TrainSeconds:F0} s" : "FAILED") +
+                                            $" ({total.Elapsed.TotalSeconds:F0} s)");
+                }
+    }
+
+    /// <summary>
+    /// The PyTorch peer (pytorch_peer.py beside this program) at the training shape, right after our own steps at that
+    /// shape: floor and FOSSIL, fp32 and bf16 autocast, the same warm-up, steps and thread count.
+    /// </summary>
+    static void RunPeer(RunSettings settings, SuiteResults results, int sequence, Stopwatch total)
+    {
+        string script = Path.Combine(AppContext.BaseDirectory, "pytorch_peer.py");
+        string output = Path.Combine(Directory.CreateTempSubdirectory("fossil-bench-peer-").FullName, "peer.json");
+        var start = new ProcessStartInfo(settings.Python) { UseShellExecute = false };
+        foreach (string a in new[]
+                 {
+                     script, "--batch", settings.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                     "--seq", sequence.ToString(System.Globalization.CultureInfo.InvariantCulture), "--configs", "floor,fossil",
+                     "--precisions", string.Join(',', settings.Precisions), "--warmup", Math.Max(1, settings.WarmupSteps).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                     "--steps", settings.MeasuredSteps.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                     // Our thread count (libtorch's default, one per core, unless --threads): Debian's torch defaults to one.
+                     "--threads", (settings.Threads > 0 ? settings.Threads : get_num_threads()).ToString(System.Globalization.CultureInfo.InvariantCulture), "--json", output,
+                 })
+            start.ArgumentList.Add(a);
+        try
+        {
+            using Process child = Process.Start(start) ?? throw new InvalidOperationException($"{settings.Python} did not start.");
+            if (!child.WaitForExit(settings.ChildTimeout))
+            {
+                child.Kill(entireProcessTree: true);
+                throw new TimeoutException($"timed out after {settings.ChildTimeout.TotalMinutes:F0} min");
+            }
+            if (child.ExitCode != 0 || !File.Exists(output)) throw new InvalidOperationException($"{settings.Python} {script} exited with code {child.ExitCode}");
+            List<PeerResult> peers = JsonSerializer.Deserialize<List<PeerResult>>(File.ReadAllText(output), SuiteResults.Json) ?? [];
+            results.Peer.AddRange(peers);
+            foreach (PeerResult p in peers)
+                Console.Error.WriteLine($"[suite] PyTorch {p.Torch} {p.Config} {p.Precision} {p.Batch}x{p.Sequence}: median {Stats.Median(p.StepMs):F0} ms/step ({total.Elapsed.TotalSeconds:F0} s)");
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            results.Errors.Add($"PyTorch peer {settings.Batch}x{sequence}: {e.Message}");
+            results.Peer.Add(new PeerResult { Model = BenchModels.MiniLm, Batch = settings.Batch, Sequence = sequence, Error = e.Message });
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(output)!, recursive: true);
         }
     }
 
@@ -278,7 +354,7 @@ public static class Program
     {
         if (args.Length != 4)
         {
-            Console.Error.WriteLine("usage: --child train|inference|profile SPEC.json RESULT.json");
+            Console.Error.WriteLine("usage: --child train|inference|profile|accuracy SPEC.json RESULT.json");
             return 2;
         }
         string kind = args[1], specPath = args[2], resultPath = args[3];
@@ -292,6 +368,7 @@ public static class Program
                 "train" => TrainWorkload.Run(JsonSerializer.Deserialize<TrainSpec>(json, SuiteResults.Json)!),
                 "inference" => InferenceWorkload.Run(JsonSerializer.Deserialize<InferenceSpec>(json, SuiteResults.Json)!),
                 "profile" => ProfileWorkload.Run(JsonSerializer.Deserialize<ProfileSpec>(json, SuiteResults.Json)!),
+                "accuracy" => AccuracyWorkload.Run(JsonSerializer.Deserialize<AccuracySpec>(json, SuiteResults.Json)!),
                 _ => throw new ArgumentException($"Unknown child workload '{kind}'."),
             };
             File.WriteAllText(resultPath, JsonSerializer.Serialize(result, result.GetType(), SuiteResults.Json));

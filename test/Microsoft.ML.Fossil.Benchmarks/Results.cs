@@ -20,6 +20,8 @@ internal sealed class SuiteResults
     public List<InferenceResult> Inference { get; set; } = [];
     public List<MlNetResult> MlNet { get; set; } = [];
     public List<Macro.ProfileResult> Profile { get; set; } = [];
+    public List<AccuracyResult> Accuracy { get; set; } = [];
+    public List<PeerResult> Peer { get; set; } = [];
     public List<TargetCheck> Targets { get; set; } = [];
     public List<string> Errors { get; set; } = [];
 
@@ -54,6 +56,8 @@ internal sealed class MicroResult
     public string Kind { get; set; } = "";
     public string Method { get; set; } = "";
     public int Tokens { get; set; }
+    /// <summary>fp32 or bf16: the layer's base weight and input (the adapter stays fp32).</summary>
+    public string Precision { get; set; } = "fp32";
     public double MedianMs { get; set; }
     public double MeanMs { get; set; }
     public double StdErrMs { get; set; }
@@ -66,6 +70,8 @@ internal sealed class TrainResult
 {
     public string Model { get; set; } = "";
     public string Config { get; set; } = "";
+    /// <summary>The backbone's precision: fp32 or bf16 (adapters, head, masters and loss are fp32 in both).</summary>
+    public string Precision { get; set; } = "fp32";
     public int Batch { get; set; }
     public int Sequence { get; set; }
     public int Round { get; set; }
@@ -118,6 +124,8 @@ internal sealed class LoadResult
 internal sealed class InferenceResult
 {
     public string Model { get; set; } = "";
+    /// <summary>The backbone's precision (merged in fp32, then cast).</summary>
+    public string Precision { get; set; } = "fp32";
     public int Batch { get; set; }
     public int Sequence { get; set; }
     public List<double> BareMs { get; set; } = [];
@@ -147,6 +155,8 @@ internal sealed class InferenceResult
 internal sealed class MlNetResult
 {
     public string Model { get; set; } = "";
+    /// <summary>The serving precision the model was loaded in (FossilSettings.ServingPrecision).</summary>
+    public string Precision { get; set; } = "fp32";
     public long ZipBytes { get; set; }
     public long BackboneWeightBytes { get; set; }
     public int Rows { get; set; }
@@ -167,6 +177,44 @@ internal sealed class MlNetResult
     public double? LatencyP50Ms { get; set; }
     public double? LatencyP99Ms { get; set; }
     public double? LatencyMeanMs { get; set; }
+    public string? Error { get; set; }
+}
+
+/// <summary>A model trained through the public API on a bundled task, in one precision, evaluated on held-out rows.</summary>
+internal sealed class AccuracyResult
+{
+    /// <summary>sst2-shape (reviews), mrpc-shape (review pairs, same label?), stsb-shape (review pairs, positivity regression).</summary>
+    public string Task { get; set; } = "";
+    public string Precision { get; set; } = "fp32";
+    public int Seed { get; set; }
+    public int TrainRows { get; set; }
+    public int TestRows { get; set; }
+    public int Epochs { get; set; }
+    public int MaxLength { get; set; }
+    public int BatchSize { get; set; }
+    public double LearningRate { get; set; }
+    /// <summary>accuracy (classification) or pearson (regression), in points (x 100).</summary>
+    public string PrimaryMetric { get; set; } = "";
+    public double Primary { get; set; }
+    public Dictionary<string, double> Metrics { get; set; } = [];
+    public List<double> EpochLosses { get; set; } = [];
+    public double TrainSeconds { get; set; }
+    public string? Error { get; set; }
+}
+
+/// <summary>The PyTorch peer (pytorch_peer.py): one configuration's training steps in plain PyTorch, measured in the same run.</summary>
+internal sealed class PeerResult
+{
+    public string Model { get; set; } = "";
+    /// <summary>floor or fossil (MiSS r=64 on query/value, written out as PEFT's MissLinear).</summary>
+    public string Config { get; set; } = "";
+    /// <summary>fp32, or bf16 (autocast, as run_glue --bf16 on a CPU).</summary>
+    public string Precision { get; set; } = "";
+    public int Batch { get; set; }
+    public int Sequence { get; set; }
+    public List<double> StepMs { get; set; } = [];
+    public string Torch { get; set; } = "";
+    public int Threads { get; set; }
     public string? Error { get; set; }
 }
 

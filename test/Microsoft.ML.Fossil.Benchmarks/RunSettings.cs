@@ -83,6 +83,24 @@ internal sealed record RunSettings
         [Benchmarks.Macro.TrainConfigs.Floor, Benchmarks.Macro.TrainConfigs.Fossil, Benchmarks.Macro.TrainConfigs.Lora,
          Benchmarks.Macro.TrainConfigs.LoraMatched, Benchmarks.Macro.TrainConfigs.Full];
 
+    /// <summary>
+    /// Backbone precisions every training configuration, the profile, the inference comparison and the ML.NET serving
+    /// run in: fp32 and bf16 (adapters, head, masters and loss stay fp32). fp16 needs a CUDA GPU.
+    /// </summary>
+    public IReadOnlyList<string> Precisions { get; init; } = ["fp32", "bf16"];
+
+    /// <summary>Run the accuracy workload: MiniLM FOSSIL trained through the public API on the bundled tasks, per precision.</summary>
+    public bool Accuracy { get; init; }
+    /// <summary>Seeds of the accuracy runs (each task x precision x seed is one training run).</summary>
+    public IReadOnlyList<int> AccuracySeeds { get; init; } = [1];
+    /// <summary>Accuracy tasks: sst2-shape, mrpc-shape, stsb-shape (see <see cref="Benchmarks.Macro.AccuracyWorkload"/>).</summary>
+    public IReadOnlyList<string> AccuracyTasks { get; init; } = Benchmarks.Macro.AccuracyWorkload.Tasks;
+
+    /// <summary>Run the PyTorch peer (pytorch_peer.py, plain PyTorch with bf16 autocast) at the training shapes, back to back with ours.</summary>
+    public bool PytorchPeer { get; init; }
+    /// <summary>The Python interpreter with torch (Debian: apt-get install python3-torch).</summary>
+    public string Python { get; init; } = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+
     /// <summary>Seed of every random weight, shard and shuffle.</summary>
     public int Seed { get; init; } = 1;
     /// <summary>Per child process.</summary>
@@ -148,6 +166,13 @@ internal sealed record RunSettings
           --profile-configs a,b   configurations in the step profile
           --inference B,T         batch and sequence length of the bare / unmerged / merged comparison
           --memory-probes m:B:T,.. one step per configuration at that size, for peak memory only ("none": off)
+          --precisions a,b        backbone precisions: fp32, bf16 (default both; every workload runs in each)
+          --accuracy              also train MiniLM FOSSIL on the bundled tasks in each precision and compare accuracy
+          --accuracy-only         only the accuracy workload
+          --accuracy-seeds a,b    seeds of the accuracy runs (default 1)
+          --accuracy-tasks a,b    sst2-shape, mrpc-shape, stsb-shape
+          --pytorch-peer          also time plain PyTorch (pytorch_peer.py, bf16 autocast) at the training shapes
+          --python PATH           the interpreter for --pytorch-peer (default /usr/bin/python3, Debian's, where python3-torch installs)
           --no-plots              skip the PNG plots
           --report-only           rebuild results.md and the plots from DIR/results.json
         """;
@@ -186,6 +211,13 @@ internal sealed record RunSettings
                                                                 : throw new ArgumentException("--inference needs B,T."),
                 "--no-plots" => s with { Plots = false },
                 "--memory-probes" => s with { MemoryProbes = List(Next()).Where(p => p != "none").ToList() },
+                "--precisions" => s with { Precisions = List(Next()) },
+                "--accuracy" => s with { Accuracy = true },
+                "--accuracy-only" => s with { Accuracy = true, Micro = false, Macro = false },
+                "--accuracy-seeds" => s with { AccuracySeeds = [.. List(Next()).Select(Int)] },
+                "--accuracy-tasks" => s with { AccuracyTasks = List(Next()) },
+                "--pytorch-peer" => s with { PytorchPeer = true },
+                "--python" => s with { Python = Next() },
                 "--report-only" => s,
                 _ => throw new ArgumentException($"Unknown option '{a}'.\n\n{Usage}"),
             };
@@ -195,6 +227,10 @@ internal sealed record RunSettings
             if (m is not ("minilm" or "roberta-base")) throw new ArgumentException($"Unknown model '{m}' (minilm, roberta-base).");
         foreach (string c in s.Configs.Concat(s.ProfileConfigs))
             if (!Benchmarks.Macro.TrainConfigs.All.Contains(c)) throw new ArgumentException($"Unknown configuration '{c}' ({string.Join(", ", Benchmarks.Macro.TrainConfigs.All)}).");
+        foreach (string p in s.Precisions)
+            if (p is not ("fp32" or "bf16")) throw new ArgumentException($"Unknown precision '{p}' (fp32, bf16; fp16 needs a CUDA GPU).");
+        foreach (string t in s.AccuracyTasks)
+            if (!Benchmarks.Macro.AccuracyWorkload.Tasks.Contains(t)) throw new ArgumentException($"Unknown accuracy task '{t}' ({string.Join(", ", Benchmarks.Macro.AccuracyWorkload.Tasks)}).");
         if (s.Threads < 0) throw new ArgumentException("--threads must be 0 (default) or positive.");
         if (s.Batch <= 0 || s.MeasuredSteps <= 0 || s.WarmupSteps < 0 || s.Rounds <= 0 || s.MicroTokens <= 0)
             throw new ArgumentException("Batch, steps, rounds and micro tokens must be positive (warm-up may be 0).");

@@ -35,6 +35,9 @@ internal abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     /// <summary>Output width.</summary>
     public long OutFeatures { get; }
 
+    /// <summary>The merged weight W + dW [out, in] in use while merged, else null (read-only: it is the layer's own).</summary>
+    internal Tensor? MergedWeightInUse => mergedWeight;
+
     /// <summary>Whether the layer computes with its merged weight W + dW.</summary>
     public bool Merged => mergedWeight is not null;
 
@@ -73,7 +76,9 @@ internal abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// Folds the adapter into a merged weight W + dW: the layer then costs exactly a plain linear layer. The base
-    /// weight is left as it is.
+    /// weight is left as it is. W + dW is computed in fp32 (fp64 for an fp64 layer) and rounded once to the layer's
+    /// dtype, so a bf16 or fp16 layer gets the nearest representable merged weight of the base weight it holds (merge
+    /// before <see cref="CastBase"/> to merge from the fp32 base).
     /// </summary>
     public void Merge()
     {
@@ -82,10 +87,25 @@ internal abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         Tensor weight = base_layer.weight!;
-        Tensor merged = MergedWeight(weight).to(weight.dtype).contiguous();
+        Tensor merged = MergedWeight(weight.to(AccumulateType(weight.dtype))).to(weight.dtype).contiguous();
         if (!merged.isfinite().all().item<bool>())
             throw new InvalidOperationException("Merging would put non-finite values into the weights; the adapter is broken.");
         mergedWeight = merged.DetachFromDisposeScope();
+    }
+
+    /// <summary>
+    /// Puts the base layer (weight, bias) and a merged weight in <paramref name="dtype"/>, the backbone's compute dtype;
+    /// the adapter's own parameters keep theirs (fp32). The base layer's old tensors are released, never written.
+    /// </summary>
+    internal void CastBase(ScalarType dtype)
+    {
+        using var noGrad = no_grad();
+        base_layer.to(dtype);
+        if (mergedWeight is { } merged && merged.dtype != dtype)
+        {
+            mergedWeight = merged.to(dtype).DetachFromDisposeScope();
+            merged.Dispose();
+        }
     }
 
     /// <summary>Goes back to the base weight plus the adapter branch (exact: the base weight never changed) and frees the merged weight.</summary>
@@ -108,20 +128,18 @@ internal abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     /// <summary>The adapted forward pass for an unmerged, enabled layer.</summary>
     protected abstract Tensor AdaptedForward(Tensor input);
 
-    /// <summary>dW for base weight <paramref name="weight"/> [out, in], in the weight's dtype.</summary>
+    /// <summary>dW for base weight <paramref name="weight"/> [out, in], computed in <see cref="AccumulateType"/> and returned in the weight's dtype.</summary>
     protected abstract Tensor ComputeDeltaWeight(Tensor weight);
 
     /// <summary>W + dW; override when merging is not additive.</summary>
     protected virtual Tensor MergedWeight(Tensor weight) => weight + ComputeDeltaWeight(weight);
 
     /// <summary>
-    /// Casts for the adapter branch as PEFT does: on CPU, half-precision adapter math runs in fp32
-    /// (CPUs are slow at fp16/bf16 matmuls).
+    /// The dtype sums and merges accumulate in: fp32 for bf16/fp16 tensors (8 and 11 significant bits would lose the small
+    /// adapter terms), the tensor's own dtype otherwise.
     /// </summary>
-    protected static ScalarType MathType(Tensor adapterParameter) =>
-        adapterParameter.device_type == DeviceType.CPU && adapterParameter.dtype is ScalarType.Float16 or ScalarType.BFloat16
-            ? ScalarType.Float32
-            : adapterParameter.dtype;
+    protected static ScalarType AccumulateType(ScalarType dtype) =>
+        dtype is ScalarType.Float16 or ScalarType.BFloat16 ? ScalarType.Float32 : dtype;
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)

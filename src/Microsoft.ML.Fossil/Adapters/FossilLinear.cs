@@ -1,3 +1,4 @@
+using Microsoft.ML.Fossil.Modeling;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -15,7 +16,8 @@ internal sealed class FossilLinear : AdaptedLinear
 #pragma warning disable IDE1006 // PEFT names: <layer>.miss_block
     readonly Parameter miss_block;
 #pragma warning restore IDE1006
-    readonly Dropout? dropout;
+    /// <summary>Dropout probability on the adapter input (see <see cref="FastDropout"/>).</summary>
+    readonly double dropout;
 
     /// <summary>Rank r.</summary>
     public int Rank { get; }
@@ -66,7 +68,7 @@ internal sealed class FossilLinear : AdaptedLinear
             using var noGrad = no_grad();
             nn.init.kaiming_uniform_(miss_block, a: Math.Sqrt(5));
         }
-        if (dropout > 0) this.dropout = nn.Dropout(dropout);
+        this.dropout = dropout;
         RegisterComponents();
     }
 
@@ -77,15 +79,20 @@ internal sealed class FossilLinear : AdaptedLinear
     Tensor ExpandedShard() => Variant == FossilVariant.Mini ? miss_block.repeat(1, OutFeatures / MiniRank) : miss_block;
 
     /// <inheritdoc />
+    /// <remarks>
+    /// In a bf16/fp16 backbone the input and the base layer are in that dtype and the shard is fp32 (its master weight):
+    /// chunk sums accumulate in fp32, and the shard product runs in the activations' dtype with fp32 accumulation inside the
+    /// GEMM, as autocast runs a GEMM (the shard's gradient is cast back to fp32). Bat builds W + dW in fp32 and casts it.
+    /// </remarks>
     protected override Tensor AdaptedForward(Tensor input)
     {
-        ScalarType inputType = input.dtype;
+        ScalarType compute = input.dtype;
         if (Variant == FossilVariant.Bat)
         {
             Tensor weight = base_layer.weight!;
-            Tensor adapted = weight + BatDelta(weight, miss_block);
-            Tensor? bias = base_layer.bias;
-            return nn.functional.linear(input.to(adapted.dtype), adapted, bias?.to(adapted.dtype)).to(inputType);
+            Tensor wide = weight.to(AccumulateType(weight.dtype));          // [out, in]
+            Tensor adapted = (wide + BatDelta(wide, miss_block)).to(compute);
+            return nn.functional.linear(input, adapted, base_layer.bias?.to(compute));
         }
 
         long k = input.shape[^1];
@@ -93,36 +100,32 @@ internal sealed class FossilLinear : AdaptedLinear
         Tensor rows = input.reshape(-1, k);                 // [N, k], a view for contiguous input
         Tensor result = base_layer.forward(rows);           // [N, out], a fresh tensor
         Tensor shard = ExpandedShard();                     // [r, out]
-        ScalarType math = MathType(shard);
         Tensor x = rows;
         if (k % Rank != 0) x = nn.functional.pad(x, [0, Rank - k % Rank]);   // [N, k2], zeros on the right
-        x = x.to(math);
-        if (dropout is not null) x = dropout.forward(x);
-        Tensor chunkSum = x.view(x.shape[0], x.shape[1] / Rank, Rank).sum(1);   // [N, r]
-        if (result.dtype == math)
-        {
-            // y += chunkSum @ D inside the GEMM (beta = 1): no [N, out] product tensor, no second pass
-            // over the output. In place is safe for autograd: linear's backward does not read its output.
-            return result.addmm_(chunkSum, shard).view(outShape);
-        }
-        return result.to(math).addmm_(chunkSum, shard.to(math)).to(inputType).view(outShape);
+        x = FastDropout.Apply(x, dropout, training);
+        ScalarType accumulate = AccumulateType(compute);
+        Tensor chunkSum = x.view(x.shape[0], x.shape[1] / Rank, Rank).sum(1, type: accumulate);   // [N, r]
+        // y += chunkSum @ D inside the GEMM (beta = 1): no [N, out] product tensor, no second pass
+        // over the output. In place is safe for autograd: linear's backward does not read its output.
+        return result.addmm_(chunkSum.to(result.dtype), shard.to(result.dtype)).view(outShape);
     }
 
     /// <inheritdoc />
     protected override Tensor ComputeDeltaWeight(Tensor weight)
     {
-        if (Variant == FossilVariant.Bat) return BatDelta(weight, miss_block).to(weight.dtype);
+        ScalarType wide = AccumulateType(weight.dtype);
+        if (Variant == FossilVariant.Bat) return BatDelta(weight.to(wide), miss_block).to(weight.dtype);
         // dW[o, j*r + b] = D[b, o] for every input block j; the last partial block takes D[:k % r].
-        Tensor shardT = ExpandedShard().to(MathType(miss_block)).t();          // [out, r]
+        Tensor shardT = ExpandedShard().to(wide).t();          // [out, r]
         long blocks = (InFeatures + Rank - 1) / Rank;
         return shardT.repeat(1, blocks).narrow(1, 0, InFeatures).to(weight.dtype);
     }
 
-    /// <summary>Bat's dW for W [out, in] and B [out / r, r, r]: per block (i out, j in) W_ij B_i + B_i.</summary>
+    /// <summary>Bat's dW for W [out, in] and B [out / r, r, r]: per block (i out, j in) W_ij B_i + B_i, in W's dtype.</summary>
     Tensor BatDelta(Tensor weight, Tensor b)
     {
         long r = Rank, outBlocks = OutFeatures / r, inBlocks = InFeatures / r;
-        ScalarType math = MathType(b);
+        ScalarType math = weight.dtype;
         // [out, in] -> [out/r, r, in/r, r] -> [in/r, out/r, r, r]: blocks W_ij as [r_out, r_in]
         Tensor blocks = weight.to(math).reshape(outBlocks, r, inBlocks, r).permute(2, 0, 1, 3);
         Tensor bm = b.to(math);

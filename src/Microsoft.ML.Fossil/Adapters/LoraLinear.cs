@@ -1,3 +1,4 @@
+using Microsoft.ML.Fossil.Modeling;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -14,7 +15,8 @@ internal sealed class LoraLinear : AdaptedLinear
     readonly Linear lora_A;
     readonly Linear lora_B;
 #pragma warning restore IDE1006
-    readonly Dropout? dropout;
+    /// <summary>Dropout probability on the adapter input (see <see cref="FastDropout"/>).</summary>
+    readonly double dropout;
 
     /// <summary>Rank r.</summary>
     public int Rank { get; }
@@ -48,7 +50,7 @@ internal sealed class LoraLinear : AdaptedLinear
             if (zeroInit) nn.init.zeros_(lora_B.weight!);
             else nn.init.kaiming_uniform_(lora_B.weight!, a: Math.Sqrt(5));
         }
-        if (dropout > 0) this.dropout = nn.Dropout(dropout);
+        this.dropout = dropout;
         RegisterComponents();
     }
 
@@ -56,19 +58,23 @@ internal sealed class LoraLinear : AdaptedLinear
     public override IReadOnlyList<Parameter> AdapterParameters => [lora_A.weight!, lora_B.weight!];
 
     /// <inheritdoc />
+    /// <remarks>
+    /// In a bf16/fp16 backbone A and B (fp32 master weights) are cast to the activations' dtype for the two GEMMs, as
+    /// autocast does; their gradients are cast back to fp32.
+    /// </remarks>
     protected override Tensor AdaptedForward(Tensor input)
     {
-        ScalarType inputType = input.dtype;
+        ScalarType compute = input.dtype;
         Tensor result = base_layer.forward(input);
-        Tensor x = input.to(lora_A.weight!.dtype);
-        if (dropout is not null) x = dropout.forward(x);
-        return (result + lora_B.forward(lora_A.forward(x)).mul(Scaling).to(result.dtype)).to(inputType);
+        Tensor x = FastDropout.Apply(input, dropout, training);
+        Tensor low = nn.functional.linear(x, lora_A.weight!.to(compute));                 // [..., r]
+        return result + nn.functional.linear(low, lora_B.weight!.to(compute)).mul(Scaling);
     }
 
     /// <inheritdoc />
     protected override Tensor ComputeDeltaWeight(Tensor weight)
     {
-        ScalarType math = MathType(lora_A.weight!);
-        return lora_B.weight!.to(math).matmul(lora_A.weight!.to(math)).mul(Scaling).to(weight.dtype);
+        ScalarType wide = AccumulateType(weight.dtype);
+        return lora_B.weight!.to(wide).matmul(lora_A.weight!.to(wide)).mul(Scaling).to(weight.dtype);
     }
 }

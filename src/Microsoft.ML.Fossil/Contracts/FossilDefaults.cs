@@ -30,6 +30,11 @@ internal static class FossilDefaults
     public const double MaxGradientNorm = 1.0;
     /// <summary>Rows per forward pass when a fitted model transforms data.</summary>
     public const int PredictionBatchSize = 64;
+    /// <summary>
+    /// The precision of training and of serving when none is given: bf16 where the device runs it natively, fp32
+    /// elsewhere (see docs/benchmarks.md for the speed and accuracy behind this default).
+    /// </summary>
+    public const Precision Precision = Microsoft.ML.Fossil.Precision.Auto;
     /// <summary>The seed when neither the Options nor the MLContext give one... see <see cref="FossilTrainerOptions.Seed"/>.</summary>
     public const int Seed = 42;
 

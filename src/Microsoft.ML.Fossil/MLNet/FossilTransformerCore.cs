@@ -2,6 +2,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Fossil.Checkpoints;
 using Microsoft.ML.Fossil.Models;
 using Microsoft.ML.Fossil.MLNetInternals;
+using Microsoft.ML.Fossil.Native;
 using Microsoft.ML.Fossil.Scoring;
 using Microsoft.ML.Runtime;
 
@@ -91,14 +92,16 @@ internal sealed class FossilTransformerCore : IDisposable
         writer.WriteString(Columns.Score);
         writer.WriteString(Columns.PredictedLabel);
         writer.WriteInt32(BatchSize);
-        CompactModelFormat.Write(new WriterEntryStore(writer), Definition, EmbedBackbone ? network.EmbeddedBackbone() : null);
+        CompactModelFormat.Write(new WriterEntryStore(writer), Definition, EmbedBackbone ? network.EmbeddedBackbone(Definition) : null);
     }
 
     /// <summary>
     /// Reads what <see cref="Save"/> wrote and builds the running network on the device <paramref name="env"/> asks
-    /// for, finding the backbone with <paramref name="backbones"/>, adapters merged when <paramref name="mergeAdapters"/> is set.
+    /// for, finding the backbone with <paramref name="backbones"/>, adapters merged when <paramref name="mergeAdapters"/> is set,
+    /// serving in <paramref name="precision"/> (resolved on that device; <paramref name="precisionOption"/> names it in errors).
     /// </summary>
-    public static FossilTransformerCore Load(FossilModelReader reader, IHostEnvironment env, BackboneLoadSettings backbones, bool mergeAdapters)
+    public static FossilTransformerCore Load(FossilModelReader reader, IHostEnvironment env, BackboneLoadSettings backbones, bool mergeAdapters,
+        Precision precision, string precisionOption)
     {
         string text1 = reader.ReadString();
         string? text2 = reader.ReadStringOrNull();
@@ -108,7 +111,10 @@ internal sealed class FossilTransformerCore : IDisposable
         var (definition, embedded) = CompactModelFormat.Read(new ReaderEntryStore(reader));
         using var channel = new FossilChannel(env, "FossilModelLoad");
         TorchSharp.torch.Device device = DeviceChoice.Resolve(env, channel, "the loaded model");
-        FineTunedNetwork network = FineTunedNetwork.Load(definition, embedded, backbones, device, mergeAdapters);
+        TorchSharp.torch.ScalarType computeType = PrecisionSupport.Resolve(precision, device, precisionOption);
+        if (precision == Precision.Auto)
+            channel.Info($"Serving in {PrecisionSupport.Name(computeType)} ({precisionOption} = Auto: {PrecisionSupport.DescribeAuto(device)}).");
+        FineTunedNetwork network = FineTunedNetwork.Load(definition, embedded, backbones, device, mergeAdapters, computeType);
         var columns = new ScoringColumns(text1, text2, score, predictedLabel, definition.Task, definition.LabelNames);
         return new FossilTransformerCore(definition, network, columns, batchSize, embedBackbone: embedded is not null);
     }

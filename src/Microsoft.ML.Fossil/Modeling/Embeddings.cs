@@ -16,8 +16,8 @@ internal sealed class Embeddings : nn.Module<Tensor, Tensor, Tensor>
     readonly EmbeddingTable position_embeddings;
     readonly EmbeddingTable? token_type_embeddings;
     readonly LayerNorm LayerNorm;
-    readonly Dropout dropout;
 #pragma warning restore IDE1006
+    readonly double dropout;
 
     readonly EncoderFamily family;
     readonly long paddingIndex;
@@ -37,7 +37,7 @@ internal sealed class Embeddings : nn.Module<Tensor, Tensor, Tensor>
             ? new EmbeddingTable(config.TypeVocabSize, width, device: device)
             : null;
         LayerNorm = nn.LayerNorm(width, eps: config.LayerNormEps, device: device);
-        dropout = nn.Dropout(config.HiddenDropoutProb);
+        dropout = config.HiddenDropoutProb;
         RegisterComponents();
     }
 
@@ -48,7 +48,7 @@ internal sealed class Embeddings : nn.Module<Tensor, Tensor, Tensor>
         Tensor positions = PositionIds(inputIds);
         Tensor summed = word_embeddings.forward(inputIds) + position_embeddings.forward(positions);
         if (token_type_embeddings is not null) summed = summed + token_type_embeddings.forward(tokenTypeIds);
-        return dropout.forward(LayerNorm.forward(summed)).MoveToOuterDisposeScope();
+        return FastDropout.Apply(LayerNorm.forward(summed), dropout, training).MoveToOuterDisposeScope();
     }
 
     Tensor PositionIds(Tensor inputIds)

@@ -80,6 +80,12 @@ internal sealed class EncoderModel : nn.Module<Tensor, Tensor, Tensor, Tensor>
         }
     }
 
+    /// <summary>
+    /// The dtype the encoder computes in: that of its weights, which are all in one dtype (fp32 as loaded; bf16 or fp16
+    /// once a network casts its backbone).
+    /// </summary>
+    public ScalarType ComputeType => parameters().First().dtype;
+
     /// <summary>Whether the encoder has BERT's pooler.</summary>
     public bool HasPooler => pooler is not null;
 

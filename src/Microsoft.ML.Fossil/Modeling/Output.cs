@@ -10,8 +10,8 @@ internal sealed class Output : nn.Module<Tensor, Tensor, Tensor>
 #pragma warning disable IDE1006 // Hugging Face names
     internal nn.Module<Tensor, Tensor> dense;
     readonly LayerNorm LayerNorm;
-    readonly Dropout dropout;
 #pragma warning restore IDE1006
+    readonly double dropout;
 
     /// <summary>Creates the block for <paramref name="config"/>.</summary>
     /// <param name="config">The Hugging Face configuration.</param>
@@ -20,7 +20,7 @@ internal sealed class Output : nn.Module<Tensor, Tensor, Tensor>
     {
         dense = nn.Linear(config.IntermediateSize, config.HiddenSize, device: device);
         LayerNorm = nn.LayerNorm(config.HiddenSize, eps: config.LayerNormEps, device: device);
-        dropout = nn.Dropout(config.HiddenDropoutProb);
+        dropout = config.HiddenDropoutProb;
         RegisterComponents();
     }
 
@@ -28,6 +28,7 @@ internal sealed class Output : nn.Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor intermediate, Tensor residual)
     {
         using var scope = NewDisposeScope();
-        return LayerNorm.forward(dropout.forward(dense.forward(intermediate)) + residual).MoveToOuterDisposeScope();
+        // dropout(x) + residual as one addcmul: the mask multiply, the 1 / keep scale and the residual add in one pass.
+        return LayerNorm.forward(FastDropout.AddDropout(residual, dense.forward(intermediate), dropout, training)).MoveToOuterDisposeScope();
     }
 }

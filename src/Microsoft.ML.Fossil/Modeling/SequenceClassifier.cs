@@ -30,6 +30,12 @@ internal sealed class SequenceClassifier : nn.Module<Tensor, Tensor, Tensor, Ten
     /// <summary>"bert", "roberta", "distilbert" or "electra": the state-dict prefix of the backbone.</summary>
     public string BackbonePrefix { get; }
 
+    /// <summary>The dtype of the head's weights (fp32, also when the backbone computes in bf16 or fp16).</summary>
+    public ScalarType HeadType => Classifier.parameters().First().dtype;
+
+    /// <summary>The dtype the backbone computes in (see <see cref="EncoderModel.ComputeType"/>).</summary>
+    public ScalarType ComputeType => Backbone.ComputeType;
+
     /// <summary>State-dict name of the head module.</summary>
     public const string ClassifierName = "classifier";
 
@@ -84,13 +90,15 @@ internal sealed class SequenceClassifier : nn.Module<Tensor, Tensor, Tensor, Ten
     {
         using var scope = NewDisposeScope();
         Tensor sequence = Backbone.forward(inputIds, tokenTypeIds, attentionMask);
+        // The head keeps fp32 weights whatever the backbone computes in: its input is cast up (a no-op in fp32).
+        ScalarType head = HeadType;
         Tensor logits = HeadKind switch
         {
-            HeadKind.MeanPooling => Classifier.forward(dropout.forward(MeanPool(sequence, attentionMask))),
-            _ when Classifier is FirstTokenClassificationHead => Classifier.forward(sequence.select(1, 0)),
+            HeadKind.MeanPooling => Classifier.forward(dropout.forward(MeanPool(sequence.to(head), attentionMask))),
+            _ when Classifier is FirstTokenClassificationHead => Classifier.forward(sequence.select(1, 0).to(head)),
             _ when preClassifier is not null =>
-                Classifier.forward(dropout.forward(nn.functional.relu(preClassifier.forward(sequence.select(1, 0))))),
-            _ => Classifier.forward(dropout.forward(Backbone.Pool(sequence))),
+                Classifier.forward(dropout.forward(nn.functional.relu(preClassifier.forward(sequence.select(1, 0).to(head))))),
+            _ => Classifier.forward(dropout.forward(Backbone.Pool(sequence).to(head))),
         };
         return logits.MoveToOuterDisposeScope();
     }

@@ -2,6 +2,7 @@ using Microsoft.ML.Fossil.Adapters;
 using Microsoft.ML.Fossil.Checkpoints;
 using Microsoft.ML.Fossil.Modeling;
 using Microsoft.ML.Fossil.Tokenization;
+using Microsoft.ML.Fossil.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -14,7 +15,14 @@ namespace Microsoft.ML.Fossil.Models;
 /// </summary>
 internal sealed class FineTunedNetwork : IDisposable
 {
-    FineTunedNetwork(SequenceClassifier network, TextTokenizer tokenizer, Device device, LoadedBackbone backbone, AdapterOptions adapter)
+    /// <summary>Where the backbone's fp32 weights come from again when the network holds them in bf16/fp16 (for a self-contained save).</summary>
+    readonly Func<EncoderModel>? reloadPretrained;
+
+    /// <summary>The embedded backbone entry a model was loaded from, kept when the network holds it in bf16/fp16.</summary>
+    readonly byte[]? embeddedWeights;
+
+    FineTunedNetwork(SequenceClassifier network, TextTokenizer tokenizer, Device device, LoadedBackbone backbone, AdapterOptions adapter,
+        Func<EncoderModel>? reloadPretrained, byte[]? embeddedWeights, MasterWeights? masters)
     {
         Adapter = adapter;
         Network = network;
@@ -22,6 +30,9 @@ internal sealed class FineTunedNetwork : IDisposable
         Device = device;
         BackboneIdentity = backbone.Identity;
         BackboneTokenizerFiles = backbone.TokenizerFiles;
+        this.reloadPretrained = reloadPretrained;
+        this.embeddedWeights = embeddedWeights;
+        Masters = masters;
     }
 
     /// <summary>The adapter configuration the network was built with (for training: in the family's own names, see <see cref="AdapterTargets"/>).</summary>
@@ -42,6 +53,12 @@ internal sealed class FineTunedNetwork : IDisposable
     /// <summary>The backbone's tokenizer files.</summary>
     public IReadOnlyDictionary<string, byte[]> BackboneTokenizerFiles { get; }
 
+    /// <summary>The dtype the backbone computes in (fp32, bf16 or fp16); adapters and the head are fp32 in every case.</summary>
+    public ScalarType ComputeType => Network.ComputeType;
+
+    /// <summary>The fp32 weights training optimises (a network built for training; null for one loaded to serve).</summary>
+    public MasterWeights? Masters { get; }
+
     /// <summary>The head a model on <paramref name="backbone"/> gets for the option <paramref name="requested"/>.</summary>
     public static HeadKind ResolveHead(LoadedBackbone backbone, HeadKind requested) =>
         // What the backbone was pretrained for (mean pooling for sentence-transformers models); BERT checkpoints
@@ -54,10 +71,23 @@ internal sealed class FineTunedNetwork : IDisposable
     /// <summary>
     /// A network to train: <paramref name="backbone"/> (whose encoder it takes over) with a new head seeded by
     /// <paramref name="seed"/> and adapters per <paramref name="adapter"/> (targets and head modules in the family's
-    /// own names: <see cref="Adapter"/> is what the model records), on <paramref name="device"/>.
+    /// own names: <see cref="Adapter"/> is what the model records), on <paramref name="device"/>, its backbone in
+    /// <paramref name="computeType"/> (adapters and head fp32; backbone weights that train get fp32 <see cref="Masters"/>).
     /// </summary>
+    /// <param name="backbone">The loaded backbone.</param>
+    /// <param name="numLabels">Outputs of the head.</param>
+    /// <param name="head">The head.</param>
+    /// <param name="adapter">The adapters to inject.</param>
+    /// <param name="maxLength">The tokenizer's maximum length.</param>
+    /// <param name="seed">Seeds the head's initial weights.</param>
+    /// <param name="device">Where to train.</param>
+    /// <param name="computeType">The backbone's dtype: fp32, bf16 or fp16.</param>
+    /// <param name="reloadPretrained">
+    /// Loads the backbone's fp32 weights again, for a self-contained save of a network held in bf16/fp16 (null: such a save
+    /// is refused).
+    /// </param>
     public static FineTunedNetwork ForTraining(LoadedBackbone backbone, int numLabels, HeadKind head, AdapterOptions adapter, int maxLength,
-        int seed, Device device)
+        int seed, Device device, ScalarType computeType = ScalarType.Float32, Func<EncoderModel>? reloadPretrained = null)
     {
         ArgumentNullException.ThrowIfNull(backbone);
         ArgumentNullException.ThrowIfNull(adapter);
@@ -65,14 +95,18 @@ internal sealed class FineTunedNetwork : IDisposable
         AdapterOptions own = AdapterTargets.ForFamily(adapter, backbone.Encoder.Config.Family, head);
         manual_seed(seed);
         var network = new SequenceClassifier(backbone.Encoder, numLabels, head);
+        MasterWeights? masters = null;
         try
         {
             AdapterInjector.Apply(network, own);
             network.to(device);
-            return new FineTunedNetwork(network, tokenizer, device, backbone, own);
+            NetworkPrecision.Apply(network, computeType);
+            masters = MasterWeights.For(network);
+            return new FineTunedNetwork(network, tokenizer, device, backbone, own, reloadPretrained, null, masters);
         }
         catch
         {
+            masters?.Dispose();
             network.Dispose();
             throw;
         }
@@ -81,11 +115,19 @@ internal sealed class FineTunedNetwork : IDisposable
     /// <summary>
     /// The network <paramref name="definition"/> describes, on <paramref name="backbone"/> (whose encoder it takes
     /// over), with the trained tensors loaded, on <paramref name="device"/>, in evaluation mode, adapters merged when
-    /// <paramref name="mergeAdapters"/> is set.
+    /// <paramref name="mergeAdapters"/> is set, the backbone in <paramref name="computeType"/> (merged in fp32, then cast).
     /// </summary>
+    /// <param name="definition">The model.</param>
+    /// <param name="backbone">Its backbone, verified.</param>
+    /// <param name="device">Where to serve.</param>
+    /// <param name="mergeAdapters">Fold the adapters into the weights.</param>
+    /// <param name="computeType">The backbone's dtype for serving: fp32, bf16 or fp16.</param>
+    /// <param name="reloadPretrained">Loads the backbone's fp32 weights again for a self-contained save (see <see cref="ForTraining"/>).</param>
+    /// <param name="embeddedWeights">The embedded backbone entry the model came with, if any.</param>
     /// <exception cref="BackboneMismatchException">The backbone's configuration or tokenizer differs from the model's.</exception>
     /// <exception cref="InvalidDataException">The trained tensors do not fit the adapter configuration.</exception>
-    public static FineTunedNetwork FromDefinition(ModelDefinition definition, LoadedBackbone backbone, Device device, bool mergeAdapters)
+    public static FineTunedNetwork FromDefinition(ModelDefinition definition, LoadedBackbone backbone, Device device, bool mergeAdapters,
+        ScalarType computeType = ScalarType.Float32, Func<EncoderModel>? reloadPretrained = null, byte[]? embeddedWeights = null)
     {
         ArgumentNullException.ThrowIfNull(definition);
         ArgumentNullException.ThrowIfNull(backbone);
@@ -122,7 +164,10 @@ internal sealed class FineTunedNetwork : IDisposable
             network.to(device);
             network.eval();
             if (mergeAdapters) AdapterInjector.MergeAll(network);
-            return new FineTunedNetwork(network, tokenizer, device, backbone, adapter);
+            NetworkPrecision.Apply(network, computeType);
+            // A bf16/fp16 network no longer holds the fp32 weights a self-contained save writes: keep the entry's bytes.
+            byte[]? keep = computeType == ScalarType.Float32 ? null : embeddedWeights;
+            return new FineTunedNetwork(network, tokenizer, device, backbone, adapter, reloadPretrained, keep, null);
         }
         catch
         {
@@ -134,16 +179,18 @@ internal sealed class FineTunedNetwork : IDisposable
     /// <summary>
     /// The running network of a model read from a file: its backbone (embedded in the file, or the one its identity
     /// names, found through <paramref name="settings"/> and verified by hash), with the trained tensors, on
-    /// <paramref name="device"/>, adapters merged when <paramref name="mergeAdapters"/> is set.
+    /// <paramref name="device"/>, adapters merged when <paramref name="mergeAdapters"/> is set, the backbone in
+    /// <paramref name="computeType"/>.
     /// </summary>
     public static FineTunedNetwork Load(ModelDefinition definition, EmbeddedBackbone? embedded, BackboneLoadSettings settings, Device device,
-        bool mergeAdapters)
+        bool mergeAdapters, ScalarType computeType = ScalarType.Float32)
     {
         ArgumentNullException.ThrowIfNull(definition);
         LoadedBackbone backbone = embedded is null ? BackboneLoader.Resolve(definition.Backbone, settings) : FromEmbedded(definition, embedded);
+        Func<EncoderModel>? reload = embedded is null ? () => BackboneLoader.Resolve(definition.Backbone, settings).Encoder : null;
         try
         {
-            return FromDefinition(definition, backbone, device, mergeAdapters);
+            return FromDefinition(definition, backbone, device, mergeAdapters, computeType, reload, embedded?.Weights);
         }
         catch
         {
@@ -177,17 +224,47 @@ internal sealed class FineTunedNetwork : IDisposable
     }
 
     /// <summary>
-    /// The trained tensors now, as safetensors bytes: what a <see cref="ModelDefinition"/> stores after training.
+    /// The trained tensors now, as safetensors bytes: what a <see cref="ModelDefinition"/> stores after training. They are
+    /// the fp32 <see cref="Masters"/> (the same bytes whatever the backbone computed in).
     /// Call while the network is unmerged and its trained parameters still require gradients (at the end of training).
     /// </summary>
-    public byte[] TrainedTensors() => CompactModelFormat.ToSafetensors(AdapterInjector.TrainableStateDict(Network));
+    public byte[] TrainedTensors() => CompactModelFormat.ToSafetensors(Masters?.StateDict() ?? AdapterInjector.TrainableStateDict(Network));
 
     /// <summary>
-    /// The backbone's weights as safetensors bytes, for a self-contained file: the pretrained weights, never a
-    /// merged copy (merging keeps them unchanged). Reads the network, never writes it.
+    /// The backbone's weights as safetensors bytes, for a self-contained file: the pretrained fp32 weights (for full
+    /// fine-tuning, the trained ones), never a merged copy (merging keeps them unchanged), whatever the network computes
+    /// in. Reads the network, never writes it. A network held in bf16/fp16 no longer has the fp32 weights: they come from
+    /// the embedded entry it was loaded from, from <paramref name="definition"/>'s trained tensors (full fine-tuning), or
+    /// from the backbone loaded again.
     /// </summary>
-    public EmbeddedBackbone EmbeddedBackbone() =>
-        new(CompactModelFormat.ToSafetensors(AdapterInjector.BaseStateDict(Network.Backbone)), BackboneTokenizerFiles);
+    /// <exception cref="InvalidOperationException">The network is held in bf16/fp16 and was built without a way to load its backbone again.</exception>
+    public EmbeddedBackbone EmbeddedBackbone(ModelDefinition definition)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        Dictionary<string, Tensor> held = AdapterInjector.BaseStateDict(Network.Backbone);
+        if (ComputeType == ScalarType.Float32) return new(CompactModelFormat.ToSafetensors(held), BackboneTokenizerFiles);
+        if (embeddedWeights is not null) return new(embeddedWeights, BackboneTokenizerFiles);
+        if (definition.Adapter.Kind == AdapterKind.FullFineTuning)
+        {
+            Dictionary<string, Tensor> trained = CompactModelFormat.FromSafetensors(definition.TrainedTensors, CompactModelFormat.TrainedEntry);
+            try
+            {
+                string prefix = Network.BackbonePrefix + ".";
+                return new(CompactModelFormat.ToSafetensors(held.Keys.ToDictionary(k => k, k => trained[prefix + k])), BackboneTokenizerFiles);
+            }
+            finally
+            {
+                foreach (Tensor t in trained.Values) t.Dispose();
+            }
+        }
+        if (reloadPretrained is null)
+            throw new InvalidOperationException(
+                $"The backbone is held in {Native.PrecisionSupport.Name(ComputeType)} and its fp32 weights cannot be loaded again to embed them; save without embedding the backbone.");
+        using EncoderModel pretrained = reloadPretrained();
+        Dictionary<string, Tensor> fresh = pretrained.state_dict();
+        // The same names in the same order as an fp32 network writes them.
+        return new(CompactModelFormat.ToSafetensors(held.Keys.ToDictionary(k => k, k => fresh[k])), BackboneTokenizerFiles);
+    }
 
     /// <summary>Whether every adapter is merged into its layer's weight.</summary>
     public bool AdaptersMerged => AdapterInjector.AdaptedLayers(Network) is { Count: > 0 } layers && layers.All(l => l.Layer.Merged);
@@ -196,5 +273,9 @@ internal sealed class FineTunedNetwork : IDisposable
     public AdapterReport ParameterReport() => AdapterInjector.Report(Network);
 
     /// <inheritdoc />
-    public void Dispose() => Network.Dispose();
+    public void Dispose()
+    {
+        Masters?.Dispose();
+        Network.Dispose();
+    }
 }

@@ -38,7 +38,11 @@ internal sealed record TrainingResult(IReadOnlyList<EpochSummary> Epochs, int Be
 /// </summary>
 internal static class TrainingLoop
 {
-    /// <summary>Trains <paramref name="model"/> in place; on return it holds the best epoch's trainable weights.</summary>
+    /// <summary>
+    /// Trains <paramref name="model"/> in place; on return it holds the best epoch's trainable weights. The backbone computes
+    /// in its own dtype (<see cref="SequenceClassifier.ComputeType"/>); the optimizer works on fp32 masters
+    /// (<paramref name="masters"/>, or its own when null), and an fp16 backbone trains with dynamic loss scaling.
+    /// </summary>
     /// <param name="model">The classifier, adapters in place and only the trained parameters requiring gradients.</param>
     /// <param name="tokenizer">The tokenizer the rows were made with (its pad id collates them; it scores validation).</param>
     /// <param name="train">The training rows.</param>
@@ -47,8 +51,10 @@ internal static class TrainingLoop
     /// <param name="options">Optimisation settings.</param>
     /// <param name="progress">Called after every step and every validation.</param>
     /// <param name="cancelled">Polled before every step: true stops training with <see cref="OperationCanceledException"/>.</param>
+    /// <param name="masters">The fp32 weights to optimise (see <see cref="MasterWeights"/>); null makes them here and releases them at the end.</param>
     public static TrainingResult Run(SequenceClassifier model, TextTokenizer tokenizer, TokenizedDataset train, TokenizedDataset? validation,
-        PredictionTask task, TrainingOptions options, Action<TrainingProgress>? progress = null, Func<bool>? cancelled = null)
+        PredictionTask task, TrainingOptions options, Action<TrainingProgress>? progress = null, Func<bool>? cancelled = null,
+        MasterWeights? masters = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -60,8 +66,16 @@ internal static class TrainingLoop
         Device device = options.Device;
         manual_seed(options.Seed);
         var random = new Random(options.Seed);
-        List<(string Name, Parameter Parameter)> trainable = [.. model.named_parameters().Where(p => p.parameter.requires_grad)];
-        if (trainable.Count == 0) throw new InvalidOperationException("The model has no trainable parameters.");
+        MasterWeights? ownMasters = masters is null ? MasterWeights.For(model) : null;
+        MasterWeights weights = masters ?? ownMasters!;
+        List<(string Name, Parameter Parameter)> trainable = [.. weights.Entries.Select(e => (e.Name, e.Master))];
+        if (trainable.Count == 0)
+        {
+            ownMasters?.Dispose();
+            throw new InvalidOperationException("The model has no trainable parameters.");
+        }
+        // fp16's range needs the loss scaled (bf16 has fp32's range).
+        LossScaler? scaler = model.ComputeType == ScalarType.Float16 ? new LossScaler() : null;
 
         // Hugging Face's grouping: no weight decay on biases and LayerNorm weights.
         static bool Decays(string name, Parameter p) => p.dim() >= 2 && !name.Contains("LayerNorm", StringComparison.Ordinal);
@@ -71,7 +85,7 @@ internal static class TrainingLoop
             new(trainable.Where(p => !Decays(p.Name, p.Parameter)).Select(p => p.Parameter), lr: options.LearningRate, weight_decay: 0),
         };
         groups.RemoveAll(g => !g.Parameters.Any());
-        using var optimizer = optim.AdamW(groups, lr: options.LearningRate);
+        var optimizer = optim.AdamW(groups, lr: options.LearningRate);
 
         int[] lengths = [.. train.Rows.Select(r => r.InputIds.Length)];
         int stepsPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
@@ -110,9 +124,15 @@ internal static class TrainingLoop
                         loss = lossTensor.item<float>();
                         if (!double.IsFinite(loss)) throw new TrainingDivergedException(epoch, step, loss);
                         optimizer.zero_grad();
-                        lossTensor.backward();
-                        if (options.MaxGradientNorm > 0) nn.utils.clip_grad_norm_(clipped, options.MaxGradientNorm);
-                        optimizer.step();
+                        weights.ClearNetworkGradients();
+                        (scaler is null ? lossTensor : lossTensor * scaler.Scale).backward();
+                        bool finite = weights.TakeGradients(scaler is null ? 1 : 1 / scaler.Scale);
+                        if (scaler is null || scaler.Update(finite, epoch, step))
+                        {
+                            if (options.MaxGradientNorm > 0) nn.utils.clip_grad_norm_(clipped, options.MaxGradientNorm);
+                            optimizer.step();
+                            weights.Publish();
+                        }
                     }
                     globalStep++;
                     lossSum += loss * rows.Length;
@@ -152,15 +172,13 @@ internal static class TrainingLoop
                 }
             }
 
-            if (bestWeights is not null && bestEpoch != summaries.Count)
-            {
-                using var noGrad = no_grad();
-                foreach (var (name, parameter) in trainable) parameter.copy_(bestWeights[name]);
-            }
+            if (bestWeights is not null && bestEpoch != summaries.Count) weights.Load(bestWeights);
         }
         finally
         {
             DisposeAll(bestWeights);
+            optimizer.Dispose();
+            ownMasters?.Dispose();
             model.eval();
         }
         return new TrainingResult(summaries, bestEpoch, stoppedEarly);

@@ -88,6 +88,24 @@ internal static class TrainConfigs
 /// <summary>The two backbones: the real all-MiniLM-L6-v2 and a roberta-base-shaped encoder with random weights.</summary>
 internal static class BenchModels
 {
+    /// <summary>The dtype of a precision name (fp32, bf16, fp16).</summary>
+    public static ScalarType DType(string precision) => precision switch
+    {
+        "fp32" => ScalarType.Float32,
+        "bf16" => ScalarType.BFloat16,
+        "fp16" => ScalarType.Float16,
+        _ => throw new ArgumentException($"Unknown precision '{precision}'."),
+    };
+
+    /// <summary>The public option value of a precision name.</summary>
+    public static Precision Option(string precision) => precision switch
+    {
+        "fp32" => Precision.Float32,
+        "bf16" => Precision.BFloat16,
+        "fp16" => Precision.Float16,
+        _ => throw new ArgumentException($"Unknown precision '{precision}'."),
+    };
+
     public const string MiniLm = "minilm";
     public const string RobertaBase = "roberta-base";
 

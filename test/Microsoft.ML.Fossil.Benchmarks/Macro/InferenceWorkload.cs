@@ -26,13 +26,14 @@ internal sealed class InferenceSpec
     public int MlNetRows { get; set; }
     public int[] TransformBatchSizes { get; set; } = [];
     public int MlNetMaxSequenceLength { get; set; }
+    public string[] Precisions { get; set; } = ["fp32"];
 }
 
 internal sealed class InferenceChildResult
 {
     public LoadResult? Loading { get; set; }
-    public InferenceResult? Inference { get; set; }
-    public MlNetResult? MlNet { get; set; }
+    public List<InferenceResult> Inference { get; set; } = [];
+    public List<MlNetResult> MlNet { get; set; } = [];
 }
 
 /// <summary>
@@ -66,24 +67,31 @@ internal static class InferenceWorkload
         {
             result.Loading = new LoadResult { Model = spec.Model, Error = e.ToString() };
         }
-        try
-        {
-            while (keep.Count < 2) keep.Add(BenchModels.Source(spec.Model, spec.RobertaFolder).Load().Encoder);
-            result.Inference = MeasureForward(spec, keep[^2], keep[^1]);
-        }
-        catch (Exception e)
-        {
-            result.Inference = new InferenceResult { Model = spec.Model, Error = e.ToString() };
-        }
         foreach (EncoderModel encoder in keep) encoder.Dispose();
-        GC.Collect();
+        keep.Clear();
+        for (int p = 0; p < spec.Precisions.Length; p++)
+        {
+            string precision = spec.Precisions[p];
+            try
+            {
+                // Each precision on fresh copies of the backbone (a cast replaces the weights); the headroom once, in the first.
+                using EncoderModel bare = BenchModels.Source(spec.Model, spec.RobertaFolder).Load().Encoder;
+                using EncoderModel adapted = BenchModels.Source(spec.Model, spec.RobertaFolder).Load().Encoder;
+                result.Inference.Add(MeasureForward(spec, bare, adapted, precision, headroom: p == 0));
+            }
+            catch (Exception e)
+            {
+                result.Inference.Add(new InferenceResult { Model = spec.Model, Precision = precision, Error = e.ToString() });
+            }
+            GC.Collect();
+        }
         try
         {
-            result.MlNet = MeasureMlNet(spec);
+            result.MlNet.AddRange(MeasureMlNet(spec));
         }
         catch (Exception e)
         {
-            result.MlNet = new MlNetResult { Model = spec.Model, Error = e.ToString() };
+            result.MlNet.Add(new MlNetResult { Model = spec.Model, Error = e.ToString() });
         }
         return result;
     }
@@ -190,9 +198,9 @@ internal static class InferenceWorkload
         return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
     }
 
-    static InferenceResult MeasureForward(InferenceSpec spec, EncoderModel bareEncoder, EncoderModel adaptedEncoder)
+    static InferenceResult MeasureForward(InferenceSpec spec, EncoderModel bareEncoder, EncoderModel adaptedEncoder, string precision, bool headroom)
     {
-        var result = new InferenceResult { Model = spec.Model, Batch = spec.Batch, Sequence = spec.Sequence };
+        var result = new InferenceResult { Model = spec.Model, Precision = precision, Batch = spec.Batch, Sequence = spec.Sequence };
         TextTokenizer tokenizer = spec.Model == BenchModels.MiniLm
             ? BenchModels.Source(spec.Model, null).Load().CreateTokenizer(spec.Sequence)
             : HuggingFaceTokenizers.FromFolder(spec.RobertaFolder!, spec.Sequence);
@@ -208,11 +216,15 @@ internal static class InferenceWorkload
         result.AdaptedLayers = AdapterInjector.Apply(adapted, fossil).AdaptedModules.Count;
         bare.eval();
         adapted.eval();
+        ScalarType dtype = BenchModels.DType(precision);
+        NetworkPrecision.Apply(bare, dtype);
 
+        // As a load does: merge in fp32, then cast (merged weights included); the timing is the fp32 merge.
         long start = Stopwatch.GetTimestamp();
         AdapterInjector.MergeAll(adapted);
         result.MergeMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         AdapterInjector.UnmergeAll(adapted);
+        NetworkPrecision.Apply(adapted, dtype);
 
         // Warm-up, then interleaved rounds, the order rotated each round.
         TimeForward(bare, batch);
@@ -233,10 +245,10 @@ internal static class InferenceWorkload
                 var (name, times, prepare, network) = variants[(v + round) % variants.Length];
                 prepare();
                 for (int r = 0; r < spec.Repeats; r++) times.Add(TimeForward(network, batch));
-                Log(spec, $"{spec.Batch}x{spec.Sequence} {name}: median {Stats.Median(times):F0} ms");
+                Log(spec, $"{spec.Batch}x{spec.Sequence} {precision} {name}: median {Stats.Median(times):F0} ms");
             }
         }
-        if (spec.MlNetInference) MeasureBatchingHeadroom(spec, bare, result);
+        if (spec.MlNetInference && headroom) MeasureBatchingHeadroom(spec, bare, result);
         return result;
     }
 
@@ -272,9 +284,11 @@ internal static class InferenceWorkload
         }
     }
 
-    static MlNetResult MeasureMlNet(InferenceSpec spec)
+    static List<MlNetResult> MeasureMlNet(InferenceSpec spec)
     {
-        var result = new MlNetResult { Model = spec.Model, MaxSequenceLength = spec.MlNetMaxSequenceLength, DefaultBatchSize = new FossilTextClassificationTrainer.Options().PredictionBatchSize };
+        var results = new List<MlNetResult>();
+        var result = new MlNetResult { Model = spec.Model, Precision = spec.Precisions[0], MaxSequenceLength = spec.MlNetMaxSequenceLength, DefaultBatchSize = new FossilTextClassificationTrainer.Options().PredictionBatchSize };
+        results.Add(result);
         var ml = new MLContext(seed: spec.Seed);
         string[] trainTexts = [.. BenchData.Reviews("fine_foods_train.tsv").Take(8)];
         IDataView train = ml.Data.LoadFromEnumerable(trainTexts.Select((s, i) => new Review { Sentence = s, Label = (i % 2).ToString(System.Globalization.CultureInfo.InvariantCulture) }));
@@ -287,6 +301,8 @@ internal static class InferenceWorkload
                 BatchSize = 4,
                 MaxSequenceLength = spec.MlNetMaxSequenceLength,
                 Seed = spec.Seed,
+                // The zip does not depend on the precision it was trained in (only the summary records it).
+                Precision = Precision.Float32,
             }));
         Log(spec, "fitting a FOSSIL model on 8 reviews for the zip ...");
         string folder = Directory.CreateTempSubdirectory("fossil-bench-zip-").FullName;
@@ -300,7 +316,31 @@ internal static class InferenceWorkload
             result.ZipBytes = new FileInfo(zip).Length;
             trained.Dispose();
             Log(spec, $"model zip {result.ZipBytes:N0} bytes");
-            if (!spec.MlNetInference) return result;
+            if (!spec.MlNetInference) return results;
+            for (int p = 0; p < spec.Precisions.Length; p++)
+            {
+                if (p > 0)
+                {
+                    results.Add(result = new MlNetResult
+                    {
+                        Model = spec.Model, Precision = spec.Precisions[p], MaxSequenceLength = result.MaxSequenceLength, DefaultBatchSize = result.DefaultBatchSize,
+                        ZipBytes = result.ZipBytes, BackboneWeightBytes = result.BackboneWeightBytes,
+                    });
+                }
+                MeasureServing(spec, ml, zip, result);
+            }
+            return results;
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>Transform by batch size and a PredictionEngine loop on a model loaded (merged, then unmerged) in the result's serving precision.</summary>
+    static void MeasureServing(InferenceSpec spec, MLContext ml, string zip, MlNetResult result)
+    {
+        {
 
             string[] texts = [.. BenchData.Reviews("fine_foods_test.tsv").Take(spec.MlNetRows)];
             result.Rows = texts.Length;
@@ -310,7 +350,7 @@ internal static class InferenceWorkload
             ITransformer Load(bool merge)
             {
                 var context = new MLContext(seed: 1);
-                context.SetFossilSettings(new FossilSettings { MergeAdaptersOnLoad = merge });
+                context.SetFossilSettings(new FossilSettings { MergeAdaptersOnLoad = merge, ServingPrecision = BenchModels.Option(result.Precision) });
                 return context.Model.Load(zip, out _);
             }
             static FossilTextClassificationTransformer Fossil(ITransformer chain) =>
@@ -349,7 +389,7 @@ internal static class InferenceWorkload
                 mergedFossil.BatchSize = batchSize;
                 double rate = Rate(merged, data);
                 result.TransformRowsPerSecond[batchSize.ToString(System.Globalization.CultureInfo.InvariantCulture)] = rate;
-                Log(spec, $"Transform, batch {batchSize}: {rate:F1} rows/s");
+                Log(spec, $"{result.Precision} Transform, batch {batchSize}: {rate:F1} rows/s");
             }
             mergedFossil.BatchSize = result.DefaultBatchSize;
 
@@ -372,7 +412,7 @@ internal static class InferenceWorkload
             result.LatencyP50Ms = Stats.Percentile(latencies, 50);
             result.LatencyP99Ms = Stats.Percentile(latencies, 99);
             result.LatencyMeanMs = latencies.Average();
-            Log(spec, $"PredictionEngine loop: {engineRate:F1} rows/s, p50 {result.LatencyP50Ms:F1} ms, p99 {result.LatencyP99Ms:F1} ms");
+            Log(spec, $"{result.Precision} PredictionEngine loop: {engineRate:F1} rows/s, p50 {result.LatencyP50Ms:F1} ms, p99 {result.LatencyP99Ms:F1} ms");
             mergedFossil.Dispose();
 
             ITransformer unmerged = Load(merge: false);
@@ -383,11 +423,6 @@ internal static class InferenceWorkload
             result.UnmergedPredictionEngineRowsPerSecond = EngineLoop(unmerged).RowsPerSecond;
             Log(spec, $"unmerged: Transform {result.UnmergedTransformRowsPerSecond:F1} rows/s, PredictionEngine {result.UnmergedPredictionEngineRowsPerSecond:F1} rows/s");
             unmergedFossil.Dispose();
-            return result;
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
         }
     }
 }

@@ -3,6 +3,7 @@ using Microsoft.ML.Fossil.Adapters;
 using Microsoft.ML.Fossil.Checkpoints;
 using Microsoft.ML.Fossil.Modeling;
 using Microsoft.ML.Fossil.Tokenization;
+using Microsoft.ML.Fossil.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -14,6 +15,7 @@ internal sealed class ProfileSpec
 {
     public string Model { get; set; } = "";
     public string[] Configs { get; set; } = [];
+    public string[] Precisions { get; set; } = ["fp32"];
     public int Batch { get; set; }
     public int Sequence { get; set; }
     public int Rounds { get; set; }
@@ -44,12 +46,30 @@ internal static class ProfileWorkload
 {
     public const string NoDropoutSuffix = " (dropout off)";
 
-    sealed class Runner(string name, SequenceClassifier network, AdamW optimizer, List<Parameter> trainable, bool dropout)
+    /// <summary>The name of a runner in <see cref="ProfileResult.PhasesMs"/>: "fossil [bf16]", "floor (dropout off) [fp32]".</summary>
+    public static string Key(string config, string precision, bool dropout) => $"{config}{(dropout ? "" : NoDropoutSuffix)} [{precision}]";
+
+    /// <summary>The parts of a <see cref="Key"/> (names without a precision are fp32, as older results wrote them).</summary>
+    public static (string Config, string Precision, bool Dropout) Parse(string key)
+    {
+        string precision = "fp32";
+        int bracket = key.LastIndexOf(" [", StringComparison.Ordinal);
+        if (bracket >= 0 && key.EndsWith(']'))
+        {
+            precision = key[(bracket + 2)..^1];
+            key = key[..bracket];
+        }
+        bool dropout = !key.EndsWith(NoDropoutSuffix, StringComparison.Ordinal);
+        return (dropout ? key : key[..^NoDropoutSuffix.Length], precision, dropout);
+    }
+
+    sealed class Runner(string name, SequenceClassifier network, AdamW optimizer, MasterWeights masters, bool dropout)
     {
         public string Name { get; } = name;
         public SequenceClassifier Network { get; } = network;
         public AdamW Optimizer { get; } = optimizer;
-        public List<Parameter> Trainable { get; } = trainable;
+        public MasterWeights Masters { get; } = masters;
+        public List<Parameter> Trainable { get; } = [.. masters.Entries.Select(e => e.Master)];
         public bool Dropout { get; } = dropout;
     }
 
@@ -64,10 +84,13 @@ internal static class ProfileWorkload
         float[] labels = [.. Enumerable.Range(0, rows.Count).Select(i => (float)(i % 2))];
 
         var runners = new List<Runner>();
-        var names = new List<(string Config, bool Dropout)>();
-        foreach (string config in spec.Configs) names.Add((config, true));
-        if (spec.Configs.Contains(TrainConfigs.Floor)) names.Add((TrainConfigs.Floor, false));
-        foreach (var (config, dropout) in names)
+        var names = new List<(string Config, string Precision, bool Dropout)>();
+        foreach (string precision in spec.Precisions)
+        {
+            foreach (string config in spec.Configs) names.Add((config, precision, true));
+            if (spec.Configs.Contains(TrainConfigs.Floor)) names.Add((TrainConfigs.Floor, precision, false));
+        }
+        foreach (var (config, precision, dropout) in names)
         {
             EncoderModel encoder = spec.Model == BenchModels.MiniLm
                 ? BenchModels.Source(spec.Model, null).Load().Encoder
@@ -76,9 +99,10 @@ internal static class ProfileWorkload
             var network = new SequenceClassifier(encoder, 2, BenchModels.Head(spec.Model));
             if (TrainConfigs.Options(config, encoder.Config.HiddenSize) is { } options) AdapterInjector.Apply(network, options);
             else TrainConfigs.MakeFloor(network);
-            List<Parameter> trainable = [.. network.parameters().Where(p => p.requires_grad)];
-            var optimizer = optim.AdamW(trainable, lr: config == TrainConfigs.Full ? 3e-5 : 5e-4, weight_decay: 0.01);
-            runners.Add(new Runner(config + (dropout ? "" : NoDropoutSuffix), network, optimizer, trainable, dropout));
+            NetworkPrecision.Apply(network, BenchModels.DType(precision));
+            MasterWeights masters = MasterWeights.For(network);
+            var optimizer = optim.AdamW(masters.Entries.Select(e => e.Master), lr: config == TrainConfigs.Full ? 3e-5 : 5e-4, weight_decay: 0.01);
+            runners.Add(new Runner(Key(config, precision, dropout), network, optimizer, masters, dropout));
             Console.Error.WriteLine($"[{spec.Model} profile] built {runners[^1].Name}");
         }
 
@@ -101,6 +125,7 @@ internal static class ProfileWorkload
         foreach (Runner runner in runners)
         {
             runner.Optimizer.Dispose();
+            runner.Masters.Dispose();
             runner.Network.Dispose();
         }
         return result;
@@ -128,11 +153,14 @@ internal static class ProfileWorkload
             _ = loss.item<float>();
             Lap("loss");
             runner.Optimizer.zero_grad();
+            runner.Masters.ClearNetworkGradients();
             loss.backward();
             Lap("backward");
+            runner.Masters.TakeGradients(1);
             nn.utils.clip_grad_norm_(runner.Trainable, 1.0);
             Lap("clip");
             runner.Optimizer.step();
+            runner.Masters.Publish();
             Lap("optimizer");
         }
         phases["total"] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;

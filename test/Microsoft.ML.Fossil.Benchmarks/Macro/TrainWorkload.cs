@@ -13,6 +13,7 @@ internal sealed class TrainSpec
 {
     public string Model { get; set; } = "";
     public string Config { get; set; } = "";
+    public string Precision { get; set; } = "fp32";
     public int Batch { get; set; }
     public int Sequence { get; set; }
     public int WarmupSteps { get; set; }
@@ -34,7 +35,8 @@ internal static class TrainWorkload
     {
         var result = new TrainResult
         {
-            Model = spec.Model, Config = spec.Config, Batch = spec.Batch, Sequence = spec.Sequence, Round = spec.Round, WarmupSteps = spec.WarmupSteps,
+            Model = spec.Model, Config = spec.Config, Precision = spec.Precision, Batch = spec.Batch, Sequence = spec.Sequence, Round = spec.Round,
+            WarmupSteps = spec.WarmupSteps,
         };
         Native.TorchRuntime.EnsureLoaded();
         result.TorchThreads = get_num_threads();
@@ -78,6 +80,10 @@ internal static class TrainWorkload
             result.AdaptedLayers = applied.AdaptedModules.Count;
             result.AdapterInitMs = result.AdapterInitSamplesMs[0];
         }
+        // The backbone in the run's precision (the trainer's FineTunedNetwork.ForTraining does the same), fp32 masters for
+        // what trains in it (the floor's LayerNorm, full fine-tuning).
+        NetworkPrecision.Apply(network, BenchModels.DType(spec.Precision));
+        using MasterWeights masters = MasterWeights.For(network);
         AdapterReport report = AdapterInjector.Report(network);
         result.TrainableParameters = report.TrainableParameters;
         result.TotalParameters = report.TotalParameters;
@@ -113,20 +119,20 @@ internal static class TrainWorkload
                 result.StepCpuMs.Add(cpu - lastCpu);
                 result.StepAllocatedBytes.Add(alloc - lastAlloc);
             }
-            Console.Error.WriteLine($"[{spec.Model} {spec.Config} {spec.Batch}x{spec.Sequence}] step {step}/{steps}: " +
+            Console.Error.WriteLine($"[{spec.Model} {spec.Config} {spec.Precision} {spec.Batch}x{spec.Sequence}] step {step}/{steps}: " +
                                     $"{Stopwatch.GetElapsedTime(last, now).TotalMilliseconds:F0} ms{(step <= spec.WarmupSteps ? " (warm-up)" : "")}");
             // The callback's own work is left out of the next step.
             last = Stopwatch.GetTimestamp();
             lastCpu = ProcessStats.CpuMilliseconds();
             lastAlloc = GC.GetAllocatedBytesForCurrentThread();
-        });
+        }, masters: masters);
         result.PeakRssBytes = ProcessStats.PeakRss();
         result.PeakManagedHeapBytes = peakManaged;
         result.ManagedCommittedBytes = GC.GetGCMemoryInfo().TotalCommittedBytes;
         if (step != steps) throw new InvalidOperationException($"Expected {steps} steps, the loop ran {step}.");
 
         using (var scope = NewDisposeScope())
-            result.TrainedTensorBytes = Models.CompactModelFormat.ToSafetensors(AdapterInjector.TrainableStateDict(network)).LongLength;
+            result.TrainedTensorBytes = Models.CompactModelFormat.ToSafetensors(masters.StateDict()).LongLength;
         network.Dispose();
 
         if (options is not null)

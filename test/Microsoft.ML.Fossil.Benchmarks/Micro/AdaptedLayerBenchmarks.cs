@@ -23,6 +23,15 @@ public class AdaptedLayerBenchmarks
 
     public static IEnumerable<string> Kinds => ["linear", "fossil", "fossil-mini", "fossil-bat", "lora"];
 
+    /// <summary>Precisions of the base layer and input; set by the suite before BenchmarkDotNet runs.</summary>
+    public static IReadOnlyList<string> PrecisionChoices { get; set; } = ["fp32", "bf16"];
+
+    public static IEnumerable<string> Precisions => PrecisionChoices;
+
+    /// <summary>fp32 or bf16: the base layer's weights and the input (the adapter keeps fp32 parameters, as in training).</summary>
+    [ParamsSource(nameof(Precisions))]
+    public string Precision { get; set; } = "fp32";
+
     [ParamsSource(nameof(Shapes))]
     public string Shape { get; set; } = "384x384";
 
@@ -73,8 +82,11 @@ public class AdaptedLayerBenchmarks
         };
         trainable = layer is AdaptedLinear adapted ? [.. adapted.AdapterParameters] : [];
         foreach (Parameter p in trainable) p.requires_grad = true;
+        ScalarType dtype = Macro.BenchModels.DType(Precision);
+        if (layer is AdaptedLinear cast) cast.CastBase(dtype);
+        else layer.to(dtype);
         layer.train();
-        input = randn(Tokens, inFeatures);
+        input = randn(Tokens, inFeatures).to(dtype);
     }
 
     [GlobalCleanup]

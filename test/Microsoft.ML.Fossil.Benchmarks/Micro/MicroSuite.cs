@@ -17,6 +17,7 @@ internal static class MicroSuite
     public static List<MicroResult> Run(RunSettings settings)
     {
         AdaptedLayerBenchmarks.Tokens = settings.MicroTokens;
+        AdaptedLayerBenchmarks.PrecisionChoices = [.. settings.Precisions];
         // In process: the benchmarks need libtorch and the native-load fix of this build output, which a
         // generated out-of-process project would not have; and settings pass through a static.
         Job job = settings.Preset == "quick"
@@ -41,11 +42,13 @@ internal static class MicroSuite
         {
             string shape = (string)report.BenchmarkCase.Parameters["Shape"];
             string kind = (string)report.BenchmarkCase.Parameters["Kind"];
+            string precision = (string)report.BenchmarkCase.Parameters["Precision"];
             var stats = report.ResultStatistics;
             results.Add(new MicroResult
             {
                 Shape = shape,
                 Kind = kind,
+                Precision = precision,
                 Method = report.BenchmarkCase.Descriptor.WorkloadMethod.Name == nameof(AdaptedLayerBenchmarks.Forward) ? "forward" : "forward+backward",
                 Tokens = settings.MicroTokens,
                 MedianMs = stats is null ? double.NaN : stats.Median / 1e6,

@@ -43,24 +43,27 @@ internal static class MarkdownReport
                           "peak RSS is VmHWM while training (reset after the model is loaded), so it includes the loaded model; " +
                           "alloc/step is managed allocation per step.");
             md.AppendLine();
+            bool several = training.Select(t => t.Precision).Distinct().Count() > 1;
             foreach (var group in training.GroupBy(t => (t.Model, t.Batch, t.Sequence)))
             {
                 int hidden = BenchModels.Hidden(group.Key.Model);
-                TrainSummary? floor = group.FirstOrDefault(t => t.Config == TrainConfigs.Floor && t.Ok);
                 md.AppendLine(CultureInfo.InvariantCulture, $"### {BenchModels.Label(group.Key.Model)}, batch {group.Key.Batch} x {group.Key.Sequence} tokens");
                 md.AppendLine();
-                md.AppendLine("| configuration | trainable params | ms/step | x floor | min ms | CPU ms/step | tokens/s | peak RSS MiB | RSS before MiB | peak managed MiB | alloc/step | adapter init ms (per layer) | trained tensors |");
-                md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+                md.AppendLine("| configuration | trainable params | ms/step | x floor | bf16 / fp32 | min ms | CPU ms/step | tokens/s | peak RSS MiB | RSS before MiB | peak managed MiB | alloc/step | adapter init ms (per layer) | trained tensors |");
+                md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
                 foreach (TrainSummary t in group)
                 {
+                    string label = Summaries.WithPrecision(TrainConfigs.Label(t.Config, hidden), t.Precision, several);
                     if (!t.Ok)
                     {
-                        md.AppendLine(CultureInfo.InvariantCulture, $"| {TrainConfigs.Label(t.Config, hidden)} | failed: {FirstLine(t.Error)} ||||||||||||");
+                        md.AppendLine(CultureInfo.InvariantCulture, $"| {label} | failed: {FirstLine(t.Error)} |||||||||||||");
                         continue;
                     }
+                    TrainSummary? floor = group.FirstOrDefault(f => f.Config == TrainConfigs.Floor && f.Precision == t.Precision && f.Ok);
+                    TrainSummary? fp32 = t.Precision == "fp32" ? null : group.FirstOrDefault(f => f.Config == t.Config && f.Precision == "fp32" && f.Ok);
                     string init = t.AdapterInitMs is { } ms ? $"{F(ms, "F1")} ({F(t.AdapterInitMsPerLayer ?? double.NaN, "F2")})" : "-";
                     md.AppendLine(CultureInfo.InvariantCulture,
-                        $"| {TrainConfigs.Label(t.Config, hidden)} | {N(t.TrainableParameters)} | {F(t.StepMs)} | {(floor is null ? "-" : F(t.StepMs / floor.StepMs, "F2"))} | {F(t.MinStepMs)} | " +
+                        $"| {label} | {N(t.TrainableParameters)} | {F(t.StepMs)} | {(floor is null ? "-" : F(t.StepMs / floor.StepMs, "F2"))} | {(fp32 is null ? "-" : F(t.StepMs / fp32.StepMs, "F2"))} | {F(t.MinStepMs)} | " +
                         $"{F(t.StepCpuMs)} | {F(t.TokensPerSecond)} | {Summaries.Mib(t.PeakRssBytes)} | {Summaries.Mib(t.RssBeforeBytes)} | {Summaries.Mib(t.PeakManagedBytes)} | " +
                         $"{Summaries.Bytes(t.AllocatedBytesPerStep)} | {init} | {Summaries.Bytes(t.TrainedTensorBytes)} |");
                 }
@@ -81,20 +84,22 @@ internal static class MarkdownReport
             {
                 int hidden = BenchModels.Hidden(p.Model);
                 string[] phases = ["pad", "forward", "loss", "backward", "clip", "optimizer", "total"];
-                double? floorTotal = p.PhasesMs.TryGetValue(TrainConfigs.Floor, out var fl) ? Stats.Median(fl["total"]) : null;
+                var parsed = p.PhasesMs.Select(e => (Parts: Macro.ProfileWorkload.Parse(e.Key), Values: e.Value)).ToList();
+                bool severalProfiled = parsed.Select(e => e.Parts.Precision).Distinct().Count() > 1;
                 md.AppendLine(CultureInfo.InvariantCulture, $"### {BenchModels.Label(p.Model)}, batch {p.Batch} x {p.Sequence} tokens, {p.PhasesMs.First().Value["total"].Count} rounds");
                 md.AppendLine();
-                md.AppendLine("| configuration | " + string.Join(" | ", phases.Select(ph => ph + " ms")) + " | total x floor | fastest total x fastest floor |");
-                md.AppendLine("|---|" + string.Concat(phases.Select(_ => "---:|")) + "---:|---:|");
-                double? floorMin = fl is null ? null : fl["total"].Min();
-                foreach (var (name, values) in p.PhasesMs)
+                md.AppendLine("| configuration | " + string.Join(" | ", phases.Select(ph => ph + " ms")) + " | total x floor | fastest total x fastest floor | total bf16 / fp32 |");
+                md.AppendLine("|---|" + string.Concat(phases.Select(_ => "---:|")) + "---:|---:|---:|");
+                foreach (var ((config, precision, dropout), values) in parsed.OrderBy(e => e.Parts.Dropout ? 0 : 1).ThenBy(e => TrainConfigs.All.ToList().IndexOf(e.Parts.Config)).ThenBy(e => e.Parts.Precision == "fp32" ? 0 : 1))
                 {
-                    string config = name.Replace(Macro.ProfileWorkload.NoDropoutSuffix, "", StringComparison.Ordinal);
-                    string label = TrainConfigs.Label(config, hidden) + (name.EndsWith(Macro.ProfileWorkload.NoDropoutSuffix, StringComparison.Ordinal) ? Macro.ProfileWorkload.NoDropoutSuffix : "");
+                    var floor = parsed.FirstOrDefault(e => e.Parts == (TrainConfigs.Floor, precision, true)).Values;
+                    var fp32 = precision == "fp32" ? null : parsed.FirstOrDefault(e => e.Parts == (config, "fp32", dropout)).Values;
+                    string label = Summaries.WithPrecision(TrainConfigs.Label(config, hidden) + (dropout ? "" : Macro.ProfileWorkload.NoDropoutSuffix), precision, severalProfiled);
                     double total = Stats.Median(values["total"]);
                     string cells = string.Join(" | ", phases.Select(ph => F(Stats.Median(values[ph]), ph is "pad" or "loss" or "clip" ? "F1" : "F0")));
                     md.AppendLine(CultureInfo.InvariantCulture,
-                        $"| {label} | {cells} | {(floorTotal is { } ft ? F(total / ft, "F2") : "-")} | {(floorMin is { } fm ? F(values["total"].Min() / fm, "F2") : "-")} |");
+                        $"| {label} | {cells} | {(floor is null ? "-" : F(total / Stats.Median(floor["total"]), "F2"))} | {(floor is null ? "-" : F(values["total"].Min() / floor["total"].Min(), "F2"))} | " +
+                        $"{(fp32 is null ? "-" : F(total / Stats.Median(fp32["total"]), "F2"))} |");
                 }
                 md.AppendLine();
             }
@@ -136,18 +141,20 @@ internal static class MarkdownReport
                           "with random shards; two copies of the backbone so the variants run interleaved (order rotated each round); medians. " +
                           "\"adapters off\" is the adapted copy with its adapters switched off: bare compute on the same weights in memory as merged and unmerged.");
             md.AppendLine();
-            md.AppendLine("| backbone | batch x tokens | bare ms | unmerged ms | unmerged / bare | merged ms | merged / bare | adapters off ms | merged / adapters off | merge all (ms) |");
-            md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            md.AppendLine("| backbone | precision | batch x tokens | bare ms | unmerged ms | unmerged / bare | merged ms | merged / bare | adapters off ms | merged / adapters off | merge all (ms) | merged bf16 / fp32 |");
+            md.AppendLine("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (InferenceResult i in results.Inference)
             {
                 if (i.Error is not null)
                 {
-                    md.AppendLine(CultureInfo.InvariantCulture, $"| {BenchModels.Label(i.Model)} | failed: {FirstLine(i.Error)} |||||||||");
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {BenchModels.Label(i.Model)} | {i.Precision} | failed: {FirstLine(i.Error)} ||||||||||");
                     continue;
                 }
                 double bare = Stats.Median(i.BareMs), un = Stats.Median(i.UnmergedMs), merged = Stats.Median(i.MergedMs), off = Stats.Median(i.AdaptersOffMs);
+                InferenceResult? fp32 = i.Precision == "fp32" ? null : results.Inference.FirstOrDefault(x => x.Model == i.Model && x.Precision == "fp32" && x.Error is null && x.MergedMs.Count > 0);
                 md.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {BenchModels.Label(i.Model)} | {i.Batch} x {i.Sequence} | {F(bare)} | {F(un)} | {F(un / bare, "F3")} | {F(merged)} | {F(merged / bare, "F3")} | {F(off)} | {F(merged / off, "F3")} | {F(i.MergeMs, "F1")} |");
+                    $"| {BenchModels.Label(i.Model)} | {i.Precision} | {i.Batch} x {i.Sequence} | {F(bare)} | {F(un)} | {F(un / bare, "F3")} | {F(merged)} | {F(merged / bare, "F3")} | {F(off)} | {F(merged / off, "F3")} | {F(i.MergeMs, "F1")} | " +
+                    $"{(fp32 is null ? "-" : F(merged / Stats.Median(fp32.MergedMs), "F2"))} |");
             }
             md.AppendLine();
         }
@@ -161,21 +168,21 @@ internal static class MarkdownReport
                           "In brackets: the share of padding in Transform's forward passes (each batch is padded to its longest row).");
             md.AppendLine();
             var batchSizes = results.MlNet.SelectMany(x => x.TransformRowsPerSecond.Keys).Distinct().OrderBy(k => int.Parse(k, CultureInfo.InvariantCulture)).ToList();
-            md.AppendLine("| backbone | zip | backbone weights | rows (mean tokens) | " + string.Join(" | ", batchSizes.Select(b => $"Transform b={b} rows/s")) +
+            md.AppendLine("| backbone | serving precision | zip | backbone weights | rows (mean tokens) | " + string.Join(" | ", batchSizes.Select(b => $"Transform b={b} rows/s")) +
                           " | PredictionEngine rows/s | p50 ms | p99 ms | unmerged Transform rows/s | unmerged PredictionEngine rows/s |");
-            md.AppendLine("|---|---:|---:|---:|" + string.Concat(batchSizes.Select(_ => "---:|")) + "---:|---:|---:|---:|---:|");
+            md.AppendLine("|---|---|---:|---:|---:|" + string.Concat(batchSizes.Select(_ => "---:|")) + "---:|---:|---:|---:|---:|");
             foreach (MlNetResult x in results.MlNet)
             {
                 if (x.Error is not null && x.ZipBytes == 0)
                 {
-                    md.AppendLine(CultureInfo.InvariantCulture, $"| {BenchModels.Label(x.Model)} | failed: {FirstLine(x.Error)} |");
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {BenchModels.Label(x.Model)} | {x.Precision} | failed: {FirstLine(x.Error)} |");
                     continue;
                 }
                 string rates = string.Join(" | ", batchSizes.Select(b => x.TransformRowsPerSecond.TryGetValue(b, out double r)
                     ? F(r, "F1") + (x.TransformPaddingShare.TryGetValue(b, out double pad) ? $" ({F(100 * pad)}% pad)" : "")
                     : "-"));
                 md.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {BenchModels.Label(x.Model)} | {Summaries.Bytes(x.ZipBytes)} | {Summaries.Bytes(x.BackboneWeightBytes)} | {(x.Rows == 0 ? "-" : $"{x.Rows} ({F(x.MeanTokensPerRow, "F1")})")} | {rates} | " +
+                    $"| {BenchModels.Label(x.Model)} | {x.Precision} | {Summaries.Bytes(x.ZipBytes)} | {Summaries.Bytes(x.BackboneWeightBytes)} | {(x.Rows == 0 ? "-" : $"{x.Rows} ({F(x.MeanTokensPerRow, "F1")})")} | {rates} | " +
                     $"{F(x.PredictionEngineRowsPerSecond ?? double.NaN, "F1")} | {F(x.LatencyP50Ms ?? double.NaN, "F1")} | {F(x.LatencyP99Ms ?? double.NaN, "F1")} | " +
                     $"{F(x.UnmergedTransformRowsPerSecond ?? double.NaN, "F1")} | {F(x.UnmergedPredictionEngineRowsPerSecond ?? double.NaN, "F1")} |");
             }
@@ -189,9 +196,9 @@ internal static class MarkdownReport
             md.AppendLine("Forward under `inference_mode` (adapters unmerged); forward + backward with the input requiring a gradient and the base weight frozen. " +
                           "Medians; x linear is against the plain frozen layer of the same shape; alloc is managed allocation per operation.");
             md.AppendLine();
-            md.AppendLine("| layer (in x out) | kind | adapter params | forward ms | x linear | fwd+bwd ms | x linear | alloc fwd / fwd+bwd |");
-            md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");
-            foreach (var shape in results.Micro.GroupBy(r => r.Shape))
+            md.AppendLine("| layer (in x out) | precision | kind | adapter params | forward ms | x linear | fwd+bwd ms | x linear | alloc fwd / fwd+bwd |");
+            md.AppendLine("|---|---|---|---:|---:|---:|---:|---:|---:|");
+            foreach (var shape in results.Micro.GroupBy(r => (r.Shape, r.Precision)))
             {
                 MicroResult? Find(string kind, string method) => shape.FirstOrDefault(r => r.Kind == kind && r.Method == method);
                 MicroResult? baseF = Find("linear", "forward"), baseB = Find("linear", "forward+backward");
@@ -199,10 +206,62 @@ internal static class MarkdownReport
                 {
                     MicroResult? f = Find(kind, "forward"), b = Find(kind, "forward+backward");
                     md.AppendLine(CultureInfo.InvariantCulture,
-                        $"| {shape.Key} | {kind} | {N((f ?? b)!.TrainableParameters)} | {F(f?.MedianMs ?? double.NaN, "F2")} | {(f is null || baseF is null ? "-" : F(f.MedianMs / baseF.MedianMs, "F2"))} | " +
+                        $"| {shape.Key.Shape} | {shape.Key.Precision} | {kind} | {N((f ?? b)!.TrainableParameters)} | {F(f?.MedianMs ?? double.NaN, "F2")} | {(f is null || baseF is null ? "-" : F(f.MedianMs / baseF.MedianMs, "F2"))} | " +
                         $"{F(b?.MedianMs ?? double.NaN, "F2")} | {(b is null || baseB is null ? "-" : F(b.MedianMs / baseB.MedianMs, "F2"))} | " +
                         $"{(f?.AllocatedBytesPerOp is { } af ? Summaries.Bytes(af) : "-")} / {(b?.AllocatedBytesPerOp is { } ab ? Summaries.Bytes(ab) : "-")} |");
                 }
+            }
+            md.AppendLine();
+        }
+
+        if (results.Accuracy.Count > 0)
+        {
+            md.AppendLine("## Accuracy: trained in bf16 against trained in fp32");
+            md.AppendLine();
+            md.AppendLine("all-MiniLM-L6-v2 with FOSSIL r=64, trained through the public API on every bundled training row and evaluated on every " +
+                          "held-out row, once per precision with the same seed (the dropout masks do not depend on the precision, so the two runs " +
+                          "differ by rounding only). Metrics in points (x 100); Fit time includes tokenizing and loading the backbone.");
+            md.AppendLine();
+            md.AppendLine("| task | seed | metric | fp32 | bf16 | bf16 - fp32 | other metrics (fp32 / bf16) | epoch losses fp32 | epoch losses bf16 | Fit s fp32 | Fit s bf16 | bf16 / fp32 |");
+            md.AppendLine("|---|---:|---|---:|---:|---:|---|---|---|---:|---:|---:|");
+            foreach (var group in results.Accuracy.GroupBy(a => (a.Task, a.Seed)))
+            {
+                AccuracyResult? a = group.FirstOrDefault(x => x.Precision == "fp32" && x.Error is null), b = group.FirstOrDefault(x => x.Precision == "bf16" && x.Error is null);
+                if (a is null || b is null)
+                {
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {group.Key.Task} | {group.Key.Seed} | failed: {FirstLine(group.FirstOrDefault(x => x.Error is not null)?.Error)} ||||||||||");
+                    continue;
+                }
+                string others = string.Join(", ", a.Metrics.Keys.Where(k => k != a.PrimaryMetric && b.Metrics.ContainsKey(k)).Select(k => $"{k} {F(a.Metrics[k], "F3")} / {F(b.Metrics[k], "F3")}"));
+                md.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {AccuracyWorkloadLabel(group.Key.Task)} | {group.Key.Seed} | {a.PrimaryMetric} | {F(a.Primary, "F2")} | {F(b.Primary, "F2")} | {F(b.Primary - a.Primary, "+0.00;-0.00;0.00")} | {others} | " +
+                    $"{string.Join(", ", a.EpochLosses.Select(l => F(l, "F4")))} | {string.Join(", ", b.EpochLosses.Select(l => F(l, "F4")))} | {F(a.TrainSeconds, "F0")} | {F(b.TrainSeconds, "F0")} | {F(b.TrainSeconds / a.TrainSeconds, "F2")} |");
+            }
+            md.AppendLine();
+        }
+
+        if (results.Peer.Count > 0)
+        {
+            md.AppendLine("## Against PyTorch (plain PyTorch, bf16 autocast)");
+            md.AppendLine();
+            md.AppendLine("`pytorch_peer.py`: a BERT-shaped MiniLM written out in plain PyTorch, MiSS r=64 on query/value as PEFT's MissLinear computes it, " +
+                          "fp32 and bf16 autocast (what `run_glue --bf16` does on a CPU), started right after our own steps at the same shape, with the " +
+                          "same warm-up, step count and threads; its configurations interleaved. Ours: the separate-process medians above.");
+            md.AppendLine();
+            md.AppendLine("| shape | configuration | precision | PyTorch ms/step | ours ms/step | ours / PyTorch |");
+            md.AppendLine("|---|---|---|---:|---:|---:|");
+            foreach (PeerResult p in results.Peer)
+            {
+                if (p.Error is not null)
+                {
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {p.Batch} x {p.Sequence} | failed: {FirstLine(p.Error)} |||||");
+                    continue;
+                }
+                TrainSummary? ours = training.FirstOrDefault(t => t.Model == p.Model && t.Batch == p.Batch && t.Sequence == p.Sequence && t.Config == p.Config && t.Precision == p.Precision
+                                                                 && t.Ok && !results.Training.Any(r => r.MemoryProbe && (r.Model, r.Batch, r.Sequence, r.Config, r.Precision) == (t.Model, t.Batch, t.Sequence, t.Config, t.Precision)));
+                double theirs = Stats.Median(p.StepMs);
+                md.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {p.Batch} x {p.Sequence} | {TrainConfigs.Label(p.Config, 384)} | {p.Precision} | {F(theirs)} (torch {p.Torch}, {p.Threads} threads) | {(ours is null ? "-" : F(ours.StepMs))} | {(ours is null ? "-" : F(ours.StepMs / theirs, "F2"))} |");
             }
             md.AppendLine();
         }
@@ -224,6 +283,8 @@ internal static class MarkdownReport
         }
         return md.ToString();
     }
+
+    static string AccuracyWorkloadLabel(string task) => Macro.AccuracyWorkload.Describe(task);
 
     static string FirstLine(string? text) => (text ?? "").Split('\n')[0].Replace("|", "/", StringComparison.Ordinal).Trim();
 }

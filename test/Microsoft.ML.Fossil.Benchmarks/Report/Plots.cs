@@ -19,21 +19,59 @@ internal static class Plots
             TrainSummary[] ok = [.. group.Where(t => t.Ok)];
             if (ok.Length == 0) continue;
             int hidden = BenchModels.Hidden(group.Key.Model);
-            string[] labels = [.. ok.Select(t => TrainConfigs.Label(t.Config, hidden))];
+            string[] precisions = [.. ok.Select(t => t.Precision).Distinct()];
+            string[] configs = [.. ok.Select(t => t.Config).Distinct()];
+            string[] labels = [.. configs.Select(c => TrainConfigs.Label(c, hidden))];
+            double Value(string config, string precision, Func<TrainSummary, double> pick) =>
+                ok.FirstOrDefault(t => t.Config == config && t.Precision == precision) is { } t ? pick(t) : double.NaN;
             string suffix = $"{group.Key.Model}-{group.Key.Batch}x{group.Key.Sequence}";
             string title = $"{BenchModels.Label(group.Key.Model)}, batch {group.Key.Batch} x {group.Key.Sequence}";
 
             string step = $"step-time-{suffix}.png";
+            int threads = Math.Max(1, results.Machine.TorchThreads);
             BarChart(Path.Combine(folder, step), $"Training step, separate processes: {title}", "ms per step (median)", labels,
-                [("wall time", [.. ok.Select(t => t.StepMs)]), ("CPU time / threads", [.. ok.Select(t => t.StepCpuMs / Math.Max(1, results.Machine.TorchThreads))])]);
+                [.. precisions.SelectMany(p => new (string, double[])[]
+                {
+                    ($"wall time, {p}", [.. configs.Select(c => Value(c, p, t => t.StepMs))]),
+                    ($"CPU time / threads, {p}", [.. configs.Select(c => Value(c, p, t => t.StepCpuMs / threads))]),
+                })]);
             files.Add(step);
 
             string memory = $"memory-{suffix}.png";
             BarChart(Path.Combine(folder, memory), $"Peak memory while training: {title}", "MiB", labels,
-                [("RSS before training (model loaded)", [.. ok.Select(t => t.RssBeforeBytes / 1048576.0)]),
-                 ("peak RSS while training", [.. ok.Select(t => t.PeakRssBytes / 1048576.0)]),
-                 ("peak managed heap", [.. ok.Select(t => t.PeakManagedBytes / 1048576.0)])]);
+                [.. precisions.SelectMany(p => new (string, double[])[]
+                {
+                    ($"RSS before training (model loaded), {p}", [.. configs.Select(c => Value(c, p, t => t.RssBeforeBytes / 1048576.0))]),
+                    ($"peak RSS while training, {p}", [.. configs.Select(c => Value(c, p, t => t.PeakRssBytes / 1048576.0))]),
+                })]);
             files.Add(memory);
+        }
+
+        if (results.Accuracy.Any(a => a.Error is null))
+        {
+            string file = "accuracy-fp32-bf16.png";
+            AccuracyResult[] ok = [.. results.Accuracy.Where(a => a.Error is null)];
+            var keys = ok.Select(a => (a.Task, a.Seed)).Distinct().ToArray();
+            string[] categories = [.. keys.Select(k => $"{k.Task} ({ok.First(a => a.Task == k.Task).PrimaryMetric}), seed {k.Seed}")];
+            BarChart(Path.Combine(folder, file), "Held-out metric of MiniLM FOSSIL trained in fp32 and in bf16", "points", categories,
+                [.. ok.Select(a => a.Precision).Distinct().Select(p => (p, keys.Select(k => ok.FirstOrDefault(a => (a.Task, a.Seed) == k && a.Precision == p)?.Primary ?? double.NaN).ToArray()))]);
+            files.Add(file);
+        }
+
+        if (results.Peer.Any(p => p.Error is null))
+        {
+            foreach (var shape in results.Peer.Where(p => p.Error is null).GroupBy(p => (p.Batch, p.Sequence)))
+            {
+                string file = $"pytorch-peer-{shape.Key.Batch}x{shape.Key.Sequence}.png";
+                PeerResult[] peers = [.. shape];
+                string[] categories = [.. peers.Select(p => $"{TrainConfigs.Label(p.Config, 384)}, {p.Precision}")];
+                double Ours(PeerResult p) => training.FirstOrDefault(t => t.Model == p.Model && t.Batch == p.Batch && t.Sequence == p.Sequence && t.Config == p.Config
+                                                                         && t.Precision == p.Precision && t.Ok)?.StepMs ?? double.NaN;
+                BarChart(Path.Combine(folder, file), $"Training step against plain PyTorch {peers[0].Torch} (bf16 autocast): MiniLM, batch {shape.Key.Batch} x {shape.Key.Sequence}",
+                    "ms per step (median)", categories,
+                    [("PyTorch", [.. peers.Select(p => Stats.Median(p.StepMs))]), ("Microsoft.ML.Fossil", [.. peers.Select(Ours)])]);
+                files.Add(file);
+            }
         }
 
         foreach (Macro.ProfileResult profile in results.Profile.Where(p => p.PhasesMs.Count > 0))
@@ -50,9 +88,11 @@ internal static class Plots
             var plot = new Plot();
             int[] sizes = [.. mlnet.SelectMany(m => m.TransformRowsPerSecond.Keys).Select(k => int.Parse(k, CultureInfo.InvariantCulture)).Distinct().Order()];
             double[] xs = [.. sizes.Select(s => Math.Log2(s))];
+            bool severalServing = mlnet.Select(m => m.Precision).Distinct().Count() > 1;
             for (int i = 0; i < mlnet.Length; i++)
             {
                 MlNetResult m = mlnet[i];
+                string name = Summaries.WithPrecision(BenchModels.Label(m.Model), m.Precision, severalServing);
                 int[] have = [.. sizes.Where(s => m.TransformRowsPerSecond.ContainsKey(s.ToString(CultureInfo.InvariantCulture)))];
                 double[] lineX = [.. have.Select(s => Math.Log2(s))];
                 double[] lineY = [.. have.Select(s => m.TransformRowsPerSecond[s.ToString(CultureInfo.InvariantCulture)])];
@@ -60,13 +100,13 @@ internal static class Plots
                 line.Color = Palette.GetColor(i);
                 line.LineWidth = 2;
                 line.MarkerSize = 8;
-                line.LegendText = $"Transform, {BenchModels.Label(m.Model)}";
+                line.LegendText = $"Transform, {name}";
                 if (m.PredictionEngineRowsPerSecond is { } engine)
                 {
                     var h = plot.Add.HorizontalLine(engine);
                     h.Color = Palette.GetColor(i);
                     h.LinePattern = LinePattern.Dashed;
-                    h.LegendText = $"PredictionEngine loop, {BenchModels.Label(m.Model)}";
+                    h.LegendText = $"PredictionEngine loop, {name}";
                 }
             }
             plot.Axes.Bottom.SetTicks(xs, [.. sizes.Select(s => s.ToString(CultureInfo.InvariantCulture))]);
@@ -86,8 +126,9 @@ internal static class Plots
     static void StackedProfile(string path, Macro.ProfileResult profile)
     {
         int hidden = BenchModels.Hidden(profile.Model);
-        string[] names = [.. profile.PhasesMs.Keys.OrderBy(n => n.EndsWith(Macro.ProfileWorkload.NoDropoutSuffix, StringComparison.Ordinal) ? 1 : 0)
-            .ThenBy(n => TrainConfigs.All.ToList().IndexOf(n.Replace(Macro.ProfileWorkload.NoDropoutSuffix, "", StringComparison.Ordinal)))];
+        string[] names = [.. profile.PhasesMs.Keys.OrderBy(n => Macro.ProfileWorkload.Parse(n).Dropout ? 0 : 1)
+            .ThenBy(n => TrainConfigs.All.ToList().IndexOf(Macro.ProfileWorkload.Parse(n).Config)).ThenBy(n => Macro.ProfileWorkload.Parse(n).Precision == "fp32" ? 0 : 1)];
+        bool several = names.Select(n => Macro.ProfileWorkload.Parse(n).Precision).Distinct().Count() > 1;
         (string Label, string[] Phases)[] segments =
         [
             ("forward", ["forward"]), ("backward", ["backward"]), ("clip + optimizer", ["clip", "optimizer"]), ("pad + loss", ["pad", "loss"]),
@@ -105,8 +146,8 @@ internal static class Plots
             }
             plot.Add.Bars(bars).LegendText = segments[s].Label;
         }
-        string[] labels = [.. names.Select(n => TrainConfigs.Label(n.Replace(Macro.ProfileWorkload.NoDropoutSuffix, "", StringComparison.Ordinal), hidden)
-                                                 + (n.EndsWith(Macro.ProfileWorkload.NoDropoutSuffix, StringComparison.Ordinal) ? ", dropout off" : ""))];
+        string[] labels = [.. names.Select(Macro.ProfileWorkload.Parse).Select(n => TrainConfigs.Label(n.Config, hidden) + (n.Dropout ? "" : ", dropout off")
+                                                                                     + (several ? $", {n.Precision}" : ""))];
         for (int c = 0; c < names.Length; c++)
         {
             var phases = profile.PhasesMs[names[c]];

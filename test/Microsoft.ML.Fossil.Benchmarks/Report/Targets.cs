@@ -8,26 +8,32 @@ internal static class Targets
 {
     static string F(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
 
-    enum Bound { AtMost, Below, AtLeast }
+    enum Bound { AtMost, Below, AtLeast, Info }
 
     static TargetCheck Check(string target, string scope, double? ratio, double limit, Bound bound, string measured)
     {
         bool Holds(double r) => bound switch { Bound.AtMost => r <= limit, Bound.Below => r < limit, _ => r >= limit };
-        string status = ratio is not { } r || double.IsNaN(r) ? "n/a" : Holds(r) ? "pass" : "miss";
-        return new TargetCheck { Target = target, Scope = scope, Ratio = ratio is { } x && !double.IsNaN(x) ? Math.Round(x, 3) : null, Limit = limit, Status = status, Measured = measured };
+        string status = ratio is not { } r || double.IsNaN(r) ? "n/a" : bound == Bound.Info ? "info" : Holds(r) ? "pass" : "miss";
+        return new TargetCheck
+        {
+            Target = target, Scope = scope, Ratio = ratio is { } x && !double.IsNaN(x) ? Math.Round(x, 3) : null, Limit = bound == Bound.Info ? null : limit,
+            Status = status, Measured = measured,
+        };
     }
 
     public static List<TargetCheck> Evaluate(SuiteResults results)
     {
         var checks = new List<TargetCheck>();
         List<TrainSummary> training = Summaries.Training(results);
-        foreach (var group in training.GroupBy(t => (t.Model, t.Batch, t.Sequence)))
+        bool severalPrecisions = training.Select(t => t.Precision).Distinct().Count() > 1;
+        foreach (var group in training.GroupBy(t => (t.Model, t.Batch, t.Sequence, t.Precision)))
         {
-            string scope = $"{BenchModels.Label(group.Key.Model)}, {group.Key.Batch} x {group.Key.Sequence}";
+            string scope = $"{BenchModels.Label(group.Key.Model)}, {group.Key.Batch} x {group.Key.Sequence}" + (severalPrecisions ? $", {group.Key.Precision}" : "");
+            string Key(string config) => Macro.ProfileWorkload.Key(config, group.Key.Precision, dropout: true);
             TrainSummary? Get(string config) => group.FirstOrDefault(t => t.Config == config && t.Ok);
             TrainSummary? fossil = Get(TrainConfigs.Fossil), floor = Get(TrainConfigs.Floor), lora = Get(TrainConfigs.Lora), full = Get(TrainConfigs.Full);
             if (fossil is null) continue;
-            bool probe = results.Training.Any(t => t.MemoryProbe && (t.Model, t.Batch, t.Sequence) == group.Key);
+            bool probe = results.Training.Any(t => t.MemoryProbe && (t.Model, t.Batch, t.Sequence, t.Precision) == group.Key);
             if (probe) scope += " (memory probe: one step)";
             // Where a model has a memory probe, memory is judged there (the issue's shape, RSS that follows
             // live memory), not at the timed steps' small sizes.
@@ -39,10 +45,8 @@ internal static class Targets
             // The step ratio is taken from the interleaved profile when there is one: both configurations
             // ran round by round in one process, under the same background load. Separate processes run
             // minutes apart on a shared machine; their ratio is given beside it.
-            double? ProfileRatio(string a, string b) =>
-                profile is not null && profile.PhasesMs.TryGetValue(a, out var pa) && profile.PhasesMs.TryGetValue(b, out var pb)
-                    ? Stats.Median(pa["total"]) / Stats.Median(pb["total"]) : null;
-            string Source(string a, string b) => ProfileRatio(a, b) is null ? "separate processes" : $"interleaved in one process ({profile!.PhasesMs[a]["total"].Count} rounds, medians)";
+            double? ProfileRatio(string a, string b) => Profiled(profile, Key(a), Key(b));
+            string Source(string a, string b) => ProfileRatio(a, b) is null ? "separate processes" : $"interleaved in one process ({Phases(profile, Key(a))!["total"].Count} rounds, medians)";
             void StepCheck(string target, TrainSummary other, string name, double limit) =>
                 checks.Add(Check(target, scope, ProfileRatio(fossil.Config, other.Config) ?? fossil.StepMs / other.StepMs, limit, Bound.AtMost,
                     $"{Source(fossil.Config, other.Config)}; FOSSIL {Step(fossil)} vs {name} {Step(other)}{CpuRatio(fossil, other)}"));
@@ -64,7 +68,9 @@ internal static class Targets
                 checks.Add(Check("Adapter initialisation <= 1 ms per adapted layer", scope, perLayer, 1.0, Bound.AtMost,
                     $"FOSSIL Apply {F(fossil.AdapterInitMs!.Value, "F1")} ms for {fossil.AdaptedLayers} layers, median (first call, JIT included, on a tiny model: {F(fossil.AdapterInitColdMs ?? double.NaN, "F0")} ms)"));
         }
-        foreach (InferenceResult inference in results.Inference.Where(i => i.Error is null && i.BareMs.Count > 0))
+        checks.AddRange(PrecisionTargets(results, training));
+        bool severalInference = results.Inference.Select(i => i.Precision).Distinct().Count() > 1;
+        foreach (InferenceResult inference in results.Inference.Where(i => i.Error is null && i.BareMs.Count > 0 && (!severalInference || i.Precision == "fp32")))
         {
             double bare = Stats.Median(inference.BareMs), merged = Stats.Median(inference.MergedMs), unmerged = Stats.Median(inference.UnmergedMs);
             double off = Stats.Median(inference.AdaptersOffMs);
@@ -72,7 +78,7 @@ internal static class Targets
                 merged / bare, 1.02, Bound.AtMost, $"merged {F(merged)} ms, bare {F(bare)} ms, unmerged {F(unmerged)} ms ({F(unmerged / bare, "F2")} x bare); " +
                 $"same weights copy with adapters off {F(off)} ms (merged / off {F(merged / off, "F2")})"));
         }
-        foreach (MlNetResult mlnet in results.MlNet.Where(m => m.Error is null && m.PredictionEngineRowsPerSecond is not null))
+        foreach (MlNetResult mlnet in results.MlNet.Where(m => m.Error is null && m.PredictionEngineRowsPerSecond is not null && m.Precision == results.MlNet.First(x => x.Model == m.Model).Precision))
         {
             string key = mlnet.DefaultBatchSize.ToString(CultureInfo.InvariantCulture);
             double? transform = mlnet.TransformRowsPerSecond.TryGetValue(key, out double t) ? t : mlnet.TransformRowsPerSecond.Values.DefaultIfEmpty(double.NaN).Max();
@@ -95,4 +101,99 @@ internal static class Targets
         }
         return checks;
     }
+
+    /// <summary>A runner's phases in the profile, by <see cref="Macro.ProfileWorkload.Key"/> (older results name fp32 runners without a precision).</summary>
+    static Dictionary<string, List<double>>? Phases(Macro.ProfileResult? profile, string key)
+    {
+        if (profile is null) return null;
+        if (profile.PhasesMs.TryGetValue(key, out var phases)) return phases;
+        return profile.PhasesMs.FirstOrDefault(p => Macro.ProfileWorkload.Parse(p.Key) == Macro.ProfileWorkload.Parse(key)).Value;
+    }
+
+    static double? Profiled(Macro.ProfileResult? profile, string a, string b) =>
+        Phases(profile, a) is { } pa && Phases(profile, b) is { } pb ? Stats.Median(pa["total"]) / Stats.Median(pb["total"]) : null;
+
+    /// <summary>Issue 11's targets: bf16 against fp32 (step, memory, serving), against PyTorch's bf16 autocast, and accuracy.</summary>
+    static IEnumerable<TargetCheck> PrecisionTargets(SuiteResults results, List<TrainSummary> training)
+    {
+        // Step: bf16 <= 0.45 x fp32 for FOSSIL r=64, from the interleaved profile when it has both (else separate processes).
+        foreach (var group in training.Where(t => !IsProbe(results, t)).GroupBy(t => (t.Model, t.Batch, t.Sequence)))
+        {
+            TrainSummary? fp32 = group.FirstOrDefault(t => t.Config == TrainConfigs.Fossil && t.Precision == "fp32" && t.Ok);
+            TrainSummary? bf16 = group.FirstOrDefault(t => t.Config == TrainConfigs.Fossil && t.Precision == "bf16" && t.Ok);
+            if (fp32 is null || bf16 is null) continue;
+            Macro.ProfileResult? profile = results.Profile.FirstOrDefault(p => (p.Model, p.Batch, p.Sequence) == group.Key);
+            string bfKey = Macro.ProfileWorkload.Key(TrainConfigs.Fossil, "bf16", true), fpKey = Macro.ProfileWorkload.Key(TrainConfigs.Fossil, "fp32", true);
+            double? interleaved = Profiled(profile, bfKey, fpKey);
+            string others = string.Join(", ", group.Where(t => t.Precision == "bf16" && t.Ok)
+                .Select(t => (t, f: group.FirstOrDefault(x => x.Config == t.Config && x.Precision == "fp32" && x.Ok)))
+                .Where(p => p.f is not null)
+                .Select(p => $"{TrainConfigs.Label(p.t.Config, BenchModels.Hidden(group.Key.Model))} {F(p.t.StepMs / p.f!.StepMs, "F2")}"));
+            yield return Check("bf16 training step <= 0.45 x fp32 (FOSSIL r=64)", $"{BenchModels.Label(group.Key.Model)}, {group.Key.Batch} x {group.Key.Sequence}",
+                interleaved ?? bf16.StepMs / fp32.StepMs, 0.45, Bound.AtMost,
+                (interleaved is null ? "separate processes" : $"interleaved in one process ({Phases(profile, bfKey)!["total"].Count} rounds, medians): " +
+                    $"bf16 {F(Stats.Median(Phases(profile, bfKey)!["total"]))} ms vs fp32 {F(Stats.Median(Phases(profile, fpKey)!["total"]))} ms; separate processes") +
+                $": bf16 {F(bf16.StepMs)} ms vs fp32 {F(fp32.StepMs)} ms ({F(bf16.StepMs / fp32.StepMs, "F2")}); every configuration, bf16 / fp32 in separate processes: {others}");
+        }
+        // Memory: bf16 peak <= 0.65 x fp32 (judged on the probes where a model has them).
+        foreach (var group in training.GroupBy(t => (t.Model, t.Batch, t.Sequence)))
+        {
+            bool probe = group.Any(t => IsProbe(results, t));
+            if (!probe && results.Training.Any(t => t.MemoryProbe && t.Model == group.Key.Model)) continue;
+            TrainSummary? fp32 = group.FirstOrDefault(t => t.Config == TrainConfigs.Fossil && t.Precision == "fp32" && t.Ok);
+            TrainSummary? bf16 = group.FirstOrDefault(t => t.Config == TrainConfigs.Fossil && t.Precision == "bf16" && t.Ok);
+            if (fp32 is null || bf16 is null) continue;
+            yield return Check("bf16 peak training memory <= 0.65 x fp32 (FOSSIL r=64)",
+                $"{BenchModels.Label(group.Key.Model)}, {group.Key.Batch} x {group.Key.Sequence}" + (probe ? " (memory probe: one step)" : ""),
+                (double)bf16.PeakRssBytes / fp32.PeakRssBytes, 0.65, Bound.AtMost,
+                $"peak RSS bf16 {Summaries.Mib(bf16.PeakRssBytes)} MiB vs fp32 {Summaries.Mib(fp32.PeakRssBytes)} MiB (loaded model {Summaries.Mib(bf16.RssBeforeBytes)} vs {Summaries.Mib(fp32.RssBeforeBytes)} MiB; " +
+                $"over it {Summaries.Mib(bf16.PeakRssBytes - bf16.RssBeforeBytes)} vs {Summaries.Mib(fp32.PeakRssBytes - fp32.RssBeforeBytes)} MiB)");
+        }
+        // Serving: bf16 Transform and PredictionEngine rows/s >= 2 x fp32.
+        foreach (var group in results.MlNet.Where(m => m.Error is null && m.PredictionEngineRowsPerSecond is not null).GroupBy(m => m.Model))
+        {
+            MlNetResult? fp32 = group.FirstOrDefault(m => m.Precision == "fp32"), bf16 = group.FirstOrDefault(m => m.Precision == "bf16");
+            if (fp32 is null || bf16 is null) continue;
+            string key = fp32.DefaultBatchSize.ToString(CultureInfo.InvariantCulture);
+            if (fp32.TransformRowsPerSecond.TryGetValue(key, out double tf) && bf16.TransformRowsPerSecond.TryGetValue(key, out double tb))
+                yield return Check("bf16 batched Transform rows/s >= 2 x fp32", $"{BenchModels.Label(group.Key)}, {fp32.Rows} reviews, batch {key}", tb / tf, 2.0, Bound.AtLeast,
+                    $"bf16 {F(tb, "F1")} rows/s vs fp32 {F(tf, "F1")} rows/s (merged); every batch size: " +
+                    string.Join(", ", fp32.TransformRowsPerSecond.Keys.Where(bf16.TransformRowsPerSecond.ContainsKey)
+                        .Select(b => $"b={b} {F(bf16.TransformRowsPerSecond[b] / fp32.TransformRowsPerSecond[b], "F2")} x")));
+            double pf = fp32.PredictionEngineRowsPerSecond!.Value, pb = bf16.PredictionEngineRowsPerSecond!.Value;
+            yield return Check("bf16 PredictionEngine rows/s >= 2 x fp32", $"{BenchModels.Label(group.Key)}, {fp32.Rows} reviews", pb / pf, 2.0, Bound.AtLeast,
+                $"bf16 {F(pb, "F1")} rows/s (p50 {F(bf16.LatencyP50Ms ?? double.NaN, "F1")} ms) vs fp32 {F(pf, "F1")} rows/s (p50 {F(fp32.LatencyP50Ms ?? double.NaN, "F1")} ms)");
+        }
+        // Against PyTorch's bf16 autocast, the same shape, measured right after ours.
+        foreach (PeerResult peer in results.Peer.Where(p => p.Error is null && p.Config == TrainConfigs.Fossil && p.Precision == "bf16" && p.StepMs.Count > 0))
+        {
+            TrainSummary? ours = training.FirstOrDefault(t => t.Model == peer.Model && t.Batch == peer.Batch && t.Sequence == peer.Sequence && t.Config == TrainConfigs.Fossil
+                                                             && t.Precision == "bf16" && t.Ok && !IsProbe(results, t));
+            if (ours is null) continue;
+            double theirs = Stats.Median(peer.StepMs);
+            PeerResult? peerFloor = results.Peer.FirstOrDefault(p => p.Error is null && p.Config == TrainConfigs.Floor && p.Precision == "bf16" && p.Batch == peer.Batch && p.Sequence == peer.Sequence);
+            PeerResult? peerFp32 = results.Peer.FirstOrDefault(p => p.Error is null && p.Config == TrainConfigs.Fossil && p.Precision == "fp32" && p.Batch == peer.Batch && p.Sequence == peer.Sequence);
+            yield return Check("bf16 FOSSIL step faster than PyTorch's bf16-autocast MiSS step", $"{BenchModels.Label(peer.Model)}, {peer.Batch} x {peer.Sequence}",
+                ours.StepMs / theirs, 1.0, Bound.Below,
+                $"ours {F(ours.StepMs)} ms vs PyTorch {peer.Torch} {F(theirs)} ms ({peer.Threads} threads), back to back; PyTorch floor bf16 " +
+                $"{(peerFloor is null ? "-" : F(Stats.Median(peerFloor.StepMs)))} ms, MiSS fp32 {(peerFp32 is null ? "-" : F(Stats.Median(peerFp32.StepMs)))} ms");
+        }
+        // Accuracy: bf16-trained within 0.5 points of fp32-trained, per task and seed.
+        foreach (var group in results.Accuracy.Where(a => a.Error is null).GroupBy(a => (a.Task, a.Seed)))
+        {
+            AccuracyResult? fp32 = group.FirstOrDefault(a => a.Precision == "fp32"), bf16 = group.FirstOrDefault(a => a.Precision == "bf16");
+            if (fp32 is null || bf16 is null) continue;
+            yield return Check("bf16-trained within 0.5 points of fp32-trained", $"{Macro.AccuracyWorkload.Describe(group.Key.Task)}, seed {group.Key.Seed}",
+                Math.Abs(bf16.Primary - fp32.Primary), 0.5, Bound.AtMost,
+                $"{fp32.PrimaryMetric} fp32 {F(fp32.Primary, "F2")}, bf16 {F(bf16.Primary, "F2")} ({fp32.TrainRows} training, {fp32.TestRows} held-out rows); " +
+                string.Join(", ", fp32.Metrics.Keys.Where(bf16.Metrics.ContainsKey).Select(k => $"{k} {F(fp32.Metrics[k], "F3")} / {F(bf16.Metrics[k], "F3")}")));
+            if (group.Key.Task == Macro.AccuracyWorkload.Sst2)
+                yield return Check("The embedded default trains faster in bf16 (training time bf16 / fp32)", $"{Macro.AccuracyWorkload.Describe(group.Key.Task)}, seed {group.Key.Seed}",
+                    bf16.TrainSeconds / fp32.TrainSeconds, 0, Bound.Info,
+                    $"Fit (tokenizing, training 3 epochs, no validation) bf16 {F(bf16.TrainSeconds, "F1")} s vs fp32 {F(fp32.TrainSeconds, "F1")} s");
+        }
+    }
+
+    static bool IsProbe(SuiteResults results, TrainSummary t) =>
+        results.Training.Any(r => r.MemoryProbe && (r.Model, r.Batch, r.Sequence, r.Config, r.Precision) == (t.Model, t.Batch, t.Sequence, t.Config, t.Precision));
 }
