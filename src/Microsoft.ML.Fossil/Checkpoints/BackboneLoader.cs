@@ -100,7 +100,7 @@ internal static class BackboneLoader
 
     static LoadedBackbone LoadHub(BackboneLocator locator, BackboneLoadSettings settings)
     {
-        var downloader = new HubDownloader(locator.CacheDirectory ?? settings.HubCacheDirectory, locator.Endpoint ?? settings.HubEndpoint);
+        using var downloader = new HubDownloader(settings.Hub.With(locator.CacheDirectory, locator.Endpoint));
         string revision = locator.Revision ?? "main";
         string folder = downloader.EnsureDownloaded(locator.Locator, revision);
         LoadedBackbone local = LoadFolder(folder, settings);
