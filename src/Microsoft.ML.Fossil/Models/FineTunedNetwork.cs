@@ -85,7 +85,21 @@ internal sealed class FineTunedNetwork : IDisposable
     /// </summary>
     /// <exception cref="BackboneMismatchException">The backbone's configuration or tokenizer differs from the model's.</exception>
     /// <exception cref="InvalidDataException">The trained tensors do not fit the adapter configuration.</exception>
-    public static FineTunedNetwork FromDefinition(ModelDefinition definition, LoadedBackbone backbone, Device device, bool mergeAdapters)
+    public static FineTunedNetwork FromDefinition(ModelDefinition definition, LoadedBackbone backbone, Device device, bool mergeAdapters) =>
+        FromDefinition(definition, backbone, device, mergeAdapters, TensorSource.ModelFile);
+
+    /// <summary>Where trained tensors came from, for errors: what they are called and how a tensor's name is shown.</summary>
+    /// <param name="Description">E.g. "The model's trained tensors".</param>
+    /// <param name="Expectation">E.g. "its adapter configuration".</param>
+    /// <param name="KeyName">Our state-dict name -> the name the source uses.</param>
+    internal sealed record TensorSource(string Description, string Expectation, Func<string, string> KeyName)
+    {
+        /// <summary>A compact model's own entry.</summary>
+        public static TensorSource ModelFile { get; } = new("The model's trained tensors", "its adapter configuration", name => name);
+    }
+
+    /// <summary><see cref="FromDefinition(ModelDefinition, LoadedBackbone, Device, bool)"/> naming tensors as <paramref name="source"/> does in errors.</summary>
+    internal static FineTunedNetwork FromDefinition(ModelDefinition definition, LoadedBackbone backbone, Device device, bool mergeAdapters, TensorSource source)
     {
         ArgumentNullException.ThrowIfNull(definition);
         ArgumentNullException.ThrowIfNull(backbone);
@@ -107,11 +121,15 @@ internal sealed class FineTunedNetwork : IDisposable
             try
             {
                 Dictionary<string, Tensor> expected = AdapterInjector.TrainableStateDict(network);
-                List<string> missing = [.. expected.Keys.Where(k => !tensors.ContainsKey(k))];
-                List<string> unexpected = [.. tensors.Keys.Where(k => !expected.ContainsKey(k))];
-                if (missing.Count > 0 || unexpected.Count > 0)
-                    throw new InvalidDataException("The model's trained tensors do not fit its adapter configuration: " +
-                                                   $"missing [{string.Join(", ", missing)}], unexpected [{string.Join(", ", unexpected)}].");
+                List<string> missing = [.. expected.Keys.Where(k => !tensors.ContainsKey(k)).Select(source.KeyName)];
+                List<string> unexpected = [.. tensors.Keys.Where(k => !expected.ContainsKey(k)).Select(source.KeyName)];
+                // Shapes are checked here too, so that every problem is named as the source names it, in one message.
+                List<string> misshaped = [.. expected.Where(p => tensors.TryGetValue(p.Key, out Tensor? t) && !t.shape.SequenceEqual(p.Value.shape))
+                    .Select(p => $"'{source.KeyName(p.Key)}' is [{string.Join(", ", tensors[p.Key].shape)}], expected [{string.Join(", ", p.Value.shape)}]")];
+                if (missing.Count > 0 || unexpected.Count > 0 || misshaped.Count > 0)
+                    throw new InvalidDataException($"{source.Description} do not fit {source.Expectation}: " +
+                                                   $"missing [{string.Join(", ", missing)}], unexpected [{string.Join(", ", unexpected)}]" +
+                                                   (misshaped.Count > 0 ? $", shape mismatches: {string.Join("; ", misshaped)}." : "."));
                 StateDictLoader.Load(network, tensors, CompactModelFormat.TrainedEntry, mayBeMissing: name => !expected.ContainsKey(name));
             }
             finally
