@@ -217,9 +217,14 @@ internal sealed partial class HubDownloader : IDisposable
             if (response.IsSuccessStatusCode) return Metadata(response, modelId, file, url);
             string? code = Header(response, "X-Error-Code");
             if (status is 401 or 403 || code is "GatedRepo")
+            {
+                string advice = access.Token is null
+                    ? "Set HF_TOKEN (FossilSettings.HubToken) to a token that may read it."
+                    : "The token given (HF_TOKEN / FossilSettings.HubToken) may not read it.";
+                string reason = code is null ? status.ToString(System.Globalization.CultureInfo.InvariantCulture) : $"{status} {code}";
                 throw new UnauthorizedAccessException(
-                    $"The hub at {access.Endpoint} refused access to model '{modelId}' ({status}{(code is null ? "" : " " + code)}): it is private or gated, " +
-                    $"or does not exist. {(access.Token is null ? "Set HF_TOKEN (FossilSettings.HubToken) to a token that may read it." : "The token given (HF_TOKEN / FossilSettings.HubToken) may not read it.")}");
+                    $"The hub at {access.Endpoint} refused access to model '{modelId}' ({reason}): it is private or gated, or does not exist. {advice}");
+            }
             if (status == 404 && code is "RepoNotFound" or "RevisionNotFound")
                 throw new FileNotFoundException(
                     $"The hub at {access.Endpoint} has no {(code == "RepoNotFound" ? $"model '{modelId}'" : $"revision '{revision}' of model '{modelId}'")} " +
