@@ -80,21 +80,24 @@ public static partial class FossilCatalog
         try
         {
             EncoderModel encoder = loaded.Encoder;
-            string prefix = encoder.Config.Family switch
-            {
-                EncoderFamily.Bert => "bert",
-                EncoderFamily.Roberta => "roberta",
-                _ => throw new NotSupportedException($"PEFT import covers BERT and RoBERTa backbones; {source.Description} is a '{encoder.Config.ModelType}'."),
-            };
+            if (PeftAdapterFormat.Architecture(encoder.Config) is null)
+                throw new NotSupportedException(
+                    $"PEFT import covers BERT, RoBERTa, XLM-RoBERTa, CamemBERT, DistilBERT and ELECTRA backbones; {source.Description} is a '{encoder.Config.ModelType}'.");
+            string prefix = EncoderFamilies.Of(encoder.Config.Family).StateDictPrefix;
             if (encoder.Config.Family == EncoderFamily.Bert && !encoder.HasPooler)
                 throw new NotSupportedException(
                     $"{source.Description} has no pooler weights: transformers' BertForSequenceClassification classifies the pooler's output and would " +
                     "initialise a missing pooler at random, which the adapter does not carry. Use the backbone the adapter was trained on.");
+            if (encoder.Config.Family == EncoderFamily.DistilBert
+                && !(adapter.Config["modules_to_save"] is System.Text.Json.Nodes.JsonArray saved && saved.Any(m => m?.GetValue<string>() == SequenceClassifier.PreClassifierName)))
+                throw new NotSupportedException(
+                    $"{configPath}: DistilBertForSequenceClassification's pre_classifier layer is not in modules_to_save, so the adapter does not carry it " +
+                    "and PEFT would have used a freshly initialised one. Train with modules_to_save=[\"pre_classifier\"].");
             List<string> linearLayers = [.. encoder.named_modules().Where(m => m.module is TorchSharp.Modules.Linear).Select(m => $"{prefix}.{m.name}")];
             Adapters.AdapterOptions options = PeftAdapterFormat.Options(adapter.Config, linearLayers, configPath);
 
-            // The number of outputs is the head's: RoBERTa's out_proj, BERT's classifier.
-            string headKey = encoder.Config.Family == EncoderFamily.Roberta ? "classifier.out_proj.weight" : "classifier.weight";
+            // The number of outputs is the head's: RoBERTa's and ELECTRA's out_proj, BERT's and DistilBERT's classifier.
+            string headKey = PeftAdapterFormat.HeadOutputKey(encoder.Config.Family);
             if (!adapter.Tensors.TryGetValue(headKey, out TorchSharp.torch.Tensor? head) || head.dim() != 2)
                 throw new InvalidDataException(
                     $"{adapter.WeightsFile} has no classification head '{PeftAdapterFormat.KeyPrefix}{headKey}' (a [labels, hidden] matrix): " +

@@ -67,7 +67,7 @@ internal static class PeftAdapterFormat
                    "BERT (with pooler weights) or RoBERTa folder or hub id to get a model PEFT can load, or keep using mlContext.Model.Save.";
         if (Architecture(config) is null)
             return $"the backbone's model_type '{config.ModelType}' has no known transformers sequence-classification layout here " +
-                   "(PEFT export covers BERT, RoBERTa, XLM-RoBERTa and CamemBERT).";
+                   "(PEFT export covers BERT, RoBERTa, XLM-RoBERTa, CamemBERT, DistilBERT and ELECTRA).";
         return null;
     }
 
@@ -233,13 +233,30 @@ internal static class PeftAdapterFormat
     };
 
     /// <summary>transformers' class for the model, or null when its layout is not mapped here.</summary>
-    static string? Architecture(EncoderConfig config) => config.ModelType.ToLowerInvariant() switch
+    internal static string? Architecture(EncoderConfig config) => config.ModelType.ToLowerInvariant() switch
     {
         "bert" => "BertForSequenceClassification",
         "roberta" => "RobertaForSequenceClassification",
         "xlm-roberta" => "XLMRobertaForSequenceClassification",
         "camembert" => "CamembertForSequenceClassification",
+        "distilbert" => "DistilBertForSequenceClassification",
+        "electra" => "ElectraForSequenceClassification",
         _ => null,
+    };
+
+    /// <summary>The key of the head's output layer ([labels, hidden]): the dense + out_proj heads' out_proj, else the classifier.</summary>
+    internal static string HeadOutputKey(EncoderFamily family) =>
+        family is EncoderFamily.Roberta or EncoderFamily.Electra ? "classifier.out_proj.weight" : "classifier.weight";
+
+    /// <summary>transformers' slow tokenizer class of a model type, for a tokenizer_config.json that names none.</summary>
+    static string TokenizerClass(EncoderConfig config) => config.ModelType.ToLowerInvariant() switch
+    {
+        "roberta" => "RobertaTokenizer",
+        "xlm-roberta" => "XLMRobertaTokenizer",
+        "camembert" => "CamembertTokenizer",
+        "distilbert" => "DistilBertTokenizer",
+        "electra" => "ElectraTokenizer",
+        _ => "BertTokenizer",
     };
 
     /// <summary>config.json: the backbone's configuration with what AutoModelForSequenceClassification needs for this head.</summary>
@@ -261,9 +278,11 @@ internal static class PeftAdapterFormat
             ? existing
             : new JsonObject();
         config["model_max_length"] = definition.Tokenizer.MaxLength;
-        if (config["tokenizer_class"] is null)
-            config["tokenizer_class"] = definition.EncoderConfig.Family == EncoderFamily.Roberta ? "RobertaTokenizer" : "BertTokenizer";
-        if (definition.EncoderConfig.Family == EncoderFamily.Bert && config["do_lower_case"] is null) config["do_lower_case"] = definition.Tokenizer.LowerCase;
+        EncoderConfig encoder = definition.EncoderConfig;
+        if (config["tokenizer_class"] is null) config["tokenizer_class"] = TokenizerClass(encoder);
+        // WordPiece families: whether text was lower-cased.
+        if (encoder.Family is EncoderFamily.Bert or EncoderFamily.DistilBert or EncoderFamily.Electra && config["do_lower_case"] is null)
+            config["do_lower_case"] = definition.Tokenizer.LowerCase;
         return config;
     }
 

@@ -146,7 +146,7 @@ public class GlueCommandLineTests
         Assert.Contains(GlueCommandLine.ExitCodes, error);
         Assert.Equal("", output); // nothing trained or predicted
         // The help of the command the arguments were for.
-        Assert.Contains(args[0] is "predict" or "train" ? $"{GlueCommandLine.AppName} {args[0]} [options]" : $"{GlueCommandLine.AppName} [command] [options]", error);
+        Assert.Contains(args[0] is "predict" or "train" or "export-peft" ? $"{GlueCommandLine.AppName} {args[0]} [options]" : $"{GlueCommandLine.AppName} [command] [options]", error);
     }
 
     /// <summary>Every flag the runner has, with its value placeholder as the help shows it.</summary>

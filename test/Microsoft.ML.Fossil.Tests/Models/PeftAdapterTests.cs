@@ -276,6 +276,48 @@ public sealed class PeftAdapterTests : IDisposable
         Assert.Equal(Bits(model.Transform(test).GetColumn<float[]>("Score")), Bits(imported.Transform(test).GetColumn<float[]>("Score")));
     }
 
+    [Theory]
+    // DistilBertForSequenceClassification: distilbert.transformer.layer.N.attention.{q_lin,v_lin}, then pre_classifier
+    // (dim -> dim, ReLU) and classifier; PEFT saves pre_classifier only when modules_to_save names it (SEQ_CLS adds
+    // classifier and score only), so it is listed first.
+    [InlineData("distilbert", "base_model.model.distilbert.transformer.layer.1.attention.v_lin.miss_block",
+        new[] { "base_model.model.pre_classifier.weight", "base_model.model.classifier.weight" }, new[] { "pre_classifier", "classifier", "score" },
+        "DistilBertForSequenceClassification")]
+    // ElectraForSequenceClassification: electra.encoder.layer.N.attention.self.{query,value}, head classifier.dense / out_proj.
+    [InlineData("electra", "base_model.model.electra.encoder.layer.1.attention.self.value.miss_block",
+        new[] { "base_model.model.classifier.dense.weight", "base_model.model.classifier.out_proj.weight" }, new[] { "classifier", "score" },
+        "ElectraForSequenceClassification")]
+    public void DistilBERT_and_ELECTRA_export_under_their_own_names_and_import_back_bit_for_bit(string modelType, string adapterKey, string[] headKeys,
+        string[] modulesToSave, string architecture)
+    {
+        using var family = new TinyFamilyBackbone(modelType);
+        MLContext ml = Context(merge: false);
+        IDataView train = FineFoods.Pairs(ml, "fine_foods_pairs_train.tsv", 32);
+        IDataView test = FineFoods.Pairs(ml, "fine_foods_pairs_test.tsv", 16);
+        ITransformer model = FitPairs(ml, train, _ => { }, family.Folder);
+        string folder = temp.Sub($"peft-{modelType}");
+        ml.Model.ExportPeftAdapter(model, folder);
+        Dictionary<string, long[]> found = Shapes(Path.Combine(folder, "adapter_model.safetensors"));
+        Assert.Equal([8, 32], found[adapterKey]);
+        foreach (string key in headKeys) Assert.Contains(key, found.Keys);
+        JsonObject config = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "adapter_config.json")))!.AsObject();
+        Assert.Equal(modulesToSave, config["modules_to_save"]!.AsArray().Select(m => m!.GetValue<string>()));
+        Assert.Equal(architecture, JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "config.json")))!["architectures"]![0]!.GetValue<string>());
+
+        using var imported = (FossilTextClassificationTransformer)ml.Model.LoadPeftAdapter(folder, BackboneSource.HuggingFaceFolder(family.Folder), "Sentence1", "Sentence2");
+        Assert.Equal(Bits(model.Transform(test).GetColumn<float[]>("Score")), Bits(imported.Transform(test).GetColumn<float[]>("Score")));
+
+        if (modelType == "distilbert")
+        {
+            // Without pre_classifier in modules_to_save the adapter cannot rebuild the head: refused with the reason.
+            JsonObject edited = (JsonObject)config.DeepClone();
+            edited["modules_to_save"] = new JsonArray("classifier", "score");
+            File.WriteAllText(Path.Combine(folder, "adapter_config.json"), edited.ToJsonString());
+            Assert.Contains("pre_classifier", Assert.Throws<NotSupportedException>(
+                () => ml.Model.LoadPeftAdapter(folder, BackboneSource.HuggingFaceFolder(family.Folder), "Sentence1", "Sentence2")).Message);
+        }
+    }
+
     [Fact]
     public void Models_without_a_PEFT_equivalent_are_refused_with_the_reason()
     {
