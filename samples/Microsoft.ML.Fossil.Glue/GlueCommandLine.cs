@@ -109,8 +109,12 @@ public sealed class TrainSettings
 /// <summary>Options of the predict command.</summary>
 public sealed class PredictSettings
 {
-    /// <summary>The model zip.</summary>
+    /// <summary>The model zip (unless <see cref="PeftAdapter"/>).</summary>
     public string Model { get; set; } = "";
+    /// <summary>A PEFT adapter folder to serve instead of a model zip.</summary>
+    public string? PeftAdapter { get; set; }
+    /// <summary>The PEFT adapter's backbone (minilm, a folder or a hub id); null: the adapter's base_model_name_or_path.</summary>
+    public string? Backbone { get; set; }
     /// <summary>The file to score.</summary>
     public string Input { get; set; } = "";
     /// <summary>The output file, one line per input row.</summary>
@@ -119,6 +123,17 @@ public sealed class PredictSettings
     public string? TextColumn { get; set; }
     /// <summary>The input's second sentence column when its name differs from the training data's.</summary>
     public string? Text2Column { get; set; }
+    /// <summary>Stack traces on errors.</summary>
+    public bool Verbose { get; set; }
+}
+
+/// <summary>Options of the export-peft command.</summary>
+public sealed class ExportPeftSettings
+{
+    /// <summary>The model zip.</summary>
+    public string Model { get; set; } = "";
+    /// <summary>The PEFT adapter folder to write.</summary>
+    public string Output { get; set; } = "";
     /// <summary>Stack traces on errors.</summary>
     public bool Verbose { get; set; }
 }
@@ -148,7 +163,7 @@ public static class GlueCommandLine
     /// The commands: <paramref name="train"/> runs for the root command and <c>train</c>, <paramref name="predict"/>
     /// for <c>predict</c>; each returns the exit code. Combinations that do not go together throw <see cref="UsageException"/>.
     /// </summary>
-    public static RootCommand Create(Func<TrainSettings, int> train, Func<PredictSettings, int> predict)
+    public static RootCommand Create(Func<TrainSettings, int> train, Func<PredictSettings, int> predict, Func<ExportPeftSettings, int>? exportPeft = null)
     {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(predict);
@@ -164,7 +179,8 @@ public static class GlueCommandLine
         var labelColumn = Flag("--label-column", "C", "--train files: the label column (default: label)", Text);
         var regression = Switch("--regression", "--train files: float labels, similarity regression");
         // Model and training: not given, the trainer's own default applies.
-        var backbone = Flag("--backbone", "minilm|PATH", "all-MiniLM-L6-v2 (default) or a Hugging Face folder", Text);
+        var backbone = Flag("--backbone", "minilm|PATH|ORG/NAME", "all-MiniLM-L6-v2 (default), a Hugging Face folder, or a hub id (org/name[@revision]; " +
+            "Hugging Face's cache, HF_TOKEN and HF_HUB_OFFLINE apply)", Text);
         var adapter = Flag<AdapterChoice?>("--adapter", "fossil|fossil-mini|fossil-bat|lora|full", "Adapter (default: fossil)", AdapterName);
         var rank = Number("--rank", 1, "Adapter rank (default: 64 for FOSSIL, 8 for LoRA)");
         var epochs = Number("--epochs", 1, "Passes over the training data");
@@ -210,18 +226,40 @@ public static class GlueCommandLine
         root.SetAction(Train);
         trainCommand.SetAction(Train);
 
-        var model = Flag("--model", "FILE", "The model zip", Text, required: true);
+        var model = Flag("--model", "FILE", "The model zip (or --peft-adapter)", Text);
+        var peftAdapter = Flag("--peft-adapter", "DIR", "A PEFT adapter folder (MiSS or LoRA, SEQ_CLS) to serve instead of a model zip", Text);
+        var peftBackbone = Flag("--backbone", "minilm|PATH|ORG/NAME", "With --peft-adapter: its backbone (default: its base_model_name_or_path)", Text);
         var input = Flag("--input", "FILE", "The TSV/CSV to score (a header, or CoLA's header-less rows)", Text, required: true);
         var predictText = Flag("--text-column", "C", "The input's sentence column, when its name differs from the training data's", Text);
         var predictText2 = Flag("--text2-column", "C", "The input's second sentence column, likewise", Text);
         var predictOutput = Flag("--output", "FILE", "One prediction per input row", Text, required: true);
         var predictVerbose = Switch("--verbose", "Stack traces on errors");
         var predictCommand = new CliCommand("predict",
-            "Apply a saved model to a file: predict --model model.zip --input FILE [--text-column C] [--text2-column C] --output FILE") { model, input, predictText, predictText2, predictOutput, predictVerbose };
-        predictCommand.SetAction(r => predict(new PredictSettings
+            "Apply a saved model to a file: predict --model model.zip --input FILE [--text-column C] [--text2-column C] --output FILE; " +
+            "or a PEFT adapter on its backbone: predict --peft-adapter DIR [--backbone SRC] --input FILE [--text-column C] [--text2-column C] --output FILE")
+            { model, peftAdapter, peftBackbone, input, predictText, predictText2, predictOutput, predictVerbose };
+        predictCommand.SetAction(r =>
         {
-            Model = r.GetRequiredValue(model), Input = r.GetRequiredValue(input), Output = r.GetRequiredValue(predictOutput),
-            TextColumn = r.GetValue(predictText), Text2Column = r.GetValue(predictText2), Verbose = r.GetValue(predictVerbose),
+            string? zip = r.GetValue(model), adapterFolder = r.GetValue(peftAdapter), adapterBackbone = r.GetValue(peftBackbone);
+            if ((zip is null) == (adapterFolder is null)) throw new UsageException("predict needs either --model or --peft-adapter.");
+            if (adapterBackbone is not null && adapterFolder is null) throw new UsageException("--backbone goes with --peft-adapter (a model zip knows its backbone).");
+            return predict(new PredictSettings
+            {
+                Model = zip ?? "", PeftAdapter = adapterFolder, Backbone = adapterBackbone, Input = r.GetRequiredValue(input),
+                Output = r.GetRequiredValue(predictOutput), TextColumn = r.GetValue(predictText), Text2Column = r.GetValue(predictText2),
+                Verbose = r.GetValue(predictVerbose),
+            });
+        });
+
+        var exportModel = Flag("--model", "FILE", "The model zip", Text, required: true);
+        var exportOutput = Flag("--output", "DIR", "The PEFT adapter folder to write (adapter_config.json, adapter_model.safetensors, config.json, tokenizer)", Text, required: true);
+        var exportVerbose = Switch("--verbose", "Stack traces on errors");
+        var exportCommand = new CliCommand("export-peft",
+            "Write a saved FOSSIL or LoRA model as a PEFT adapter folder that Python's PEFT loads: export-peft --model model.zip --output DIR")
+            { exportModel, exportOutput, exportVerbose };
+        exportCommand.SetAction(r => (exportPeft ?? throw new InvalidOperationException("export-peft is not wired."))(new ExportPeftSettings
+        {
+            Model = r.GetRequiredValue(exportModel), Output = r.GetRequiredValue(exportOutput), Verbose = r.GetValue(exportVerbose),
         }));
 
         // `help` as a command too, as the hand-written parser had it; no --version (the sample has none).
@@ -229,6 +267,7 @@ public static class GlueCommandLine
         helpCommand.SetAction(r => root.Parse(["--help"]).Invoke(r.InvocationConfiguration));
         root.Subcommands.Add(trainCommand);
         root.Subcommands.Add(predictCommand);
+        root.Subcommands.Add(exportCommand);
         root.Subcommands.Add(helpCommand);
         foreach (Option option in root.Options.OfType<VersionOption>().ToList()) root.Options.Remove(option);
         HelpOption help = root.Options.OfType<HelpOption>().Single();
@@ -243,7 +282,7 @@ public static class GlueCommandLine
         {
             int exit = help.Invoke(parseResult);
             TextWriter output = parseResult.InvocationConfiguration.Output;
-            if (parseResult.CommandResult.Command.Name != "predict") output.WriteLine(TrainNotes);
+            if (parseResult.CommandResult.Command.Name is not ("predict" or "export-peft")) output.WriteLine(TrainNotes);
             output.WriteLine(ExitCodes);
             return exit;
         }

@@ -17,7 +17,7 @@ public sealed class GlueException(string message) : Exception(message);
 /// evaluate <em>that</em> model (so <c>--predictions</c> is what <c>predict</c> gives for the same file).
 /// <c>predict</c>: load a zip and write one prediction per input row.
 /// </summary>
-public sealed class GlueRunner
+public sealed partial class GlueRunner
 {
     /// <summary>Where the embedded default looks for the bundled data: data/ beside the application.</summary>
     public static string BundledDataFolder => Path.Combine(AppContext.BaseDirectory, "data");
@@ -152,6 +152,8 @@ public sealed class GlueRunner
         if ((s.MaxLength ?? plan.MaxLength) is int maxLength) options.MaxSequenceLength = maxLength;
         options.LearningRate = s.LearningRate ?? plan.LearningRate;
         options.ValidationSet = s.EvalEachEpoch ? validationViews[0] : null;
+        // The best epoch by the task's official metric (files mode: the library's default, accuracy or Pearson).
+        if (s.EvalEachEpoch && plan.Task is { } glueTask) options.EarlyStoppingMetric = glueTask.BestEpochMetric;
         options.CancellationToken = cancellation;
         output.WriteLine($"  backbone: {options.Backbone?.Description ?? "default"}; adapter: {s.Adapter?.Name() ?? "default"}" +
                          (s.Rank is { } r ? $" r={r}" : "") + $"; {options.Epochs} epoch(s), batch {options.BatchSize}, " +
@@ -225,7 +227,8 @@ public sealed class GlueRunner
     public int Predict(PredictSettings p)
     {
         ArgumentNullException.ThrowIfNull(p);
-        if (!File.Exists(p.Model)) throw new GlueException($"--model: file '{p.Model}' not found.");
+        if (p.PeftAdapter is null && !File.Exists(p.Model)) throw new GlueException($"--model: file '{p.Model}' not found.");
+        if (p.PeftAdapter is { } adapterFolder && !Directory.Exists(adapterFolder)) throw new GlueException($"--peft-adapter: folder '{adapterFolder}' not found.");
         if (!File.Exists(p.Input)) throw new GlueException($"--input: file '{p.Input}' not found.");
         var ml = new MLContext(seed: 1);
         ml.Log += (_, e) =>
@@ -233,13 +236,29 @@ public sealed class GlueRunner
             if (e.Kind is ChannelMessageKind.Warning or ChannelMessageKind.Error) lock (error) error.WriteLine($"[{e.Source}] {e.Message}");
         };
         ITransformer model;
-        try
+        if (p.PeftAdapter is { } peft)
         {
-            model = ml.Model.Load(p.Model, out _);
+            // A PEFT adapter (trained in Python, or written by export-peft) on its backbone; its columns are the ones given
+            // here (--text-column, default "sentence"; --text2-column for sentence-pair adapters).
+            try
+            {
+                model = ml.Model.LoadPeftAdapter(peft, p.Backbone is { } backbone ? Backbone(backbone) : null, p.TextColumn ?? "sentence", p.Text2Column);
+            }
+            catch (Exception e) when (e is InvalidDataException or NotSupportedException or ArgumentException or FileNotFoundException)
+            {
+                throw new GlueException($"--peft-adapter: '{peft}' cannot be served: {GlueApp.Message(e)}");
+            }
         }
-        catch (Exception e) when (e is InvalidDataException or FormatException or InvalidOperationException)
+        else
         {
-            throw new GlueException($"--model: '{p.Model}' cannot be loaded: {GlueApp.Message(e)}");
+            try
+            {
+                model = ml.Model.Load(p.Model, out _);
+            }
+            catch (Exception e) when (e is InvalidDataException or FormatException or InvalidOperationException)
+            {
+                throw new GlueException($"--model: '{p.Model}' cannot be loaded: {GlueApp.Message(e)}");
+            }
         }
         FossilModel fossil = FossilModel.Find(model);
         try
@@ -265,6 +284,43 @@ public sealed class GlueRunner
             WriteLines(p.Output, lines);
             output.WriteLine($"Wrote {lines.Length} predictions to {Path.GetFullPath(p.Output)}");
             return lines.Length;
+        }
+        finally
+        {
+            fossil.Dispose();
+        }
+    }
+
+    /// <summary>Writes the model in <c>--model</c> as a PEFT adapter folder (<c>export-peft</c>); returns the files written.</summary>
+    public IReadOnlyList<string> ExportPeft(ExportPeftSettings e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        if (!File.Exists(e.Model)) throw new GlueException($"--model: file '{e.Model}' not found.");
+        var ml = new MLContext(seed: 1);
+        ITransformer model;
+        try
+        {
+            model = ml.Model.Load(e.Model, out _);
+        }
+        catch (Exception x) when (x is InvalidDataException or FormatException or InvalidOperationException)
+        {
+            throw new GlueException($"--model: '{e.Model}' cannot be loaded: {GlueApp.Message(x)}");
+        }
+        FossilModel fossil = FossilModel.Find(model);
+        try
+        {
+            string folder = Path.GetFullPath(e.Output);
+            try
+            {
+                ml.Model.ExportPeftAdapter(model, folder);
+            }
+            catch (NotSupportedException x)
+            {
+                throw new GlueException(x.Message);
+            }
+            string[] files = [.. Directory.GetFiles(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal)!];
+            output.WriteLine($"Wrote a PEFT adapter folder to {folder}: {string.Join(", ", files)}");
+            return files;
         }
         finally
         {
@@ -300,13 +356,26 @@ public sealed class GlueRunner
             var (kind, _) => kind,
         };
 
-    static BackboneSource Backbone(string value)
+    /// <summary>
+    /// <c>--backbone</c>: <c>minilm</c>, an existing Hugging Face folder, or a hub id <c>org/name</c> (optionally
+    /// <c>org/name@revision</c>) resolved through Hugging Face's standard cache (HF_HUB_CACHE, HF_TOKEN, HF_HUB_OFFLINE).
+    /// </summary>
+    internal static BackboneSource Backbone(string value)
     {
         if (value.Equals("minilm", StringComparison.OrdinalIgnoreCase)) return BackboneSource.MiniLM();
-        if (!Directory.Exists(value)) throw new GlueException($"--backbone: '{value}' is neither 'minilm' nor an existing Hugging Face folder.");
-        if (!File.Exists(Path.Combine(value, "config.json"))) throw new GlueException($"--backbone: '{value}' has no config.json (not a Hugging Face model folder).");
-        return BackboneSource.HuggingFaceFolder(value);
+        if (Directory.Exists(value))
+        {
+            if (!File.Exists(Path.Combine(value, "config.json"))) throw new GlueException($"--backbone: '{value}' has no config.json (not a Hugging Face model folder).");
+            return BackboneSource.HuggingFaceFolder(value);
+        }
+        string[] idAndRevision = value.Split('@', 2);
+        if (HubId().IsMatch(idAndRevision[0]) && (idAndRevision.Length == 1 || idAndRevision[1].Length > 0))
+            return BackboneSource.HuggingFaceHub(idAndRevision[0], idAndRevision.Length == 2 ? idAndRevision[1] : "main");
+        throw new GlueException($"--backbone: '{value}' is neither 'minilm', an existing Hugging Face folder, nor a hub id such as FacebookAI/roberta-base.");
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    private static partial System.Text.RegularExpressions.Regex HubId();
 
     sealed class LabelValue
     {
@@ -375,6 +444,7 @@ public sealed class GlueRunner
             ["epochs"] = summary["epochs_requested"]!.DeepClone(),
             ["epochs_run"] = perEpoch.Count,
             ["best_epoch"] = summary["best_epoch"]?.DeepClone(),
+            ["best_epoch_metric"] = summary["best_epoch_metric"]?.DeepClone(),
             ["batch_size"] = summary["batch_size"]!.DeepClone(),
             ["max_length"] = summary["max_length"]!.DeepClone(),
             ["learning_rate"] = summary["learning_rate"]!.DeepClone(),

@@ -32,8 +32,9 @@ public static class MetricNames
 /// <param name="Classes">Class names in output order, or null for regression (STS-B).</param>
 /// <param name="ValidationFiles">Labelled evaluation files: dev.tsv, or MNLI's matched and mismatched.</param>
 /// <param name="Metrics">The task's official metrics.</param>
+/// <param name="BestEpochMetric">The official metric that picks the best epoch with --eval-each-epoch (MCC for CoLA, F1 for MRPC and QQP, Pearson for STS-B, accuracy otherwise).</param>
 public sealed record GlueTask(string Name, string Title, string Text1, string? Text2, string Label, IReadOnlyList<string>? Classes,
-    IReadOnlyList<string> ValidationFiles, IReadOnlyList<string> Metrics)
+    IReadOnlyList<string> ValidationFiles, IReadOnlyList<string> Metrics, EarlyStoppingMetric BestEpochMetric = EarlyStoppingMetric.Accuracy)
 {
     /// <summary>The training file of every task.</summary>
     public const string TrainFile = "train.tsv";
@@ -84,15 +85,15 @@ public static class GlueTasks
     public static readonly IReadOnlyList<GlueTask> All =
     [
         // train/dev: no header (source, label, original label, sentence); test: index, sentence.
-        new("cola", "CoLA", "sentence", null, "label", Binary, ["dev.tsv"], [MetricNames.Mcc, MetricNames.Accuracy]),
+        new("cola", "CoLA", "sentence", null, "label", Binary, ["dev.tsv"], [MetricNames.Mcc, MetricNames.Accuracy], EarlyStoppingMetric.Mcc),
         // sentence, label; test: index, sentence.
         new("sst2", "SST-2", "sentence", null, "label", Binary, ["dev.tsv"], [MetricNames.Accuracy]),
         // Quality, #1 ID, #2 ID, #1 String, #2 String (the files start with a UTF-8 byte-order mark); test: index instead of Quality.
-        new("mrpc", "MRPC", "#1 String", "#2 String", "Quality", Binary, ["dev.tsv"], [MetricNames.Accuracy, MetricNames.F1]),
+        new("mrpc", "MRPC", "#1 String", "#2 String", "Quality", Binary, ["dev.tsv"], [MetricNames.Accuracy, MetricNames.F1], EarlyStoppingMetric.F1),
         // id, qid1, qid2, question1, question2, is_duplicate; test: id, question1, question2. Stray quotes: never quoted.
-        new("qqp", "QQP", "question1", "question2", "is_duplicate", Binary, ["dev.tsv"], [MetricNames.Accuracy, MetricNames.F1]),
+        new("qqp", "QQP", "question1", "question2", "is_duplicate", Binary, ["dev.tsv"], [MetricNames.Accuracy, MetricNames.F1], EarlyStoppingMetric.F1),
         // index, genre, filename, year, old_index, source1, source2, sentence1, sentence2, score (10 columns; test has 9).
-        new("stsb", "STS-B", "sentence1", "sentence2", "score", null, ["dev.tsv"], [MetricNames.Pearson, MetricNames.Spearman]),
+        new("stsb", "STS-B", "sentence1", "sentence2", "score", null, ["dev.tsv"], [MetricNames.Pearson, MetricNames.Spearman], EarlyStoppingMetric.Pearson),
         // index, promptID, pairID, genre, 4 parses, sentence1 (8), sentence2 (9), label1 [.. label5 in dev], gold_label (last).
         new("mnli", "MNLI", "sentence1", "sentence2", "gold_label", ["entailment", "neutral", "contradiction"],
             ["dev_matched.tsv", "dev_mismatched.tsv"], [MetricNames.MatchedAccuracy, MetricNames.MismatchedAccuracy]),

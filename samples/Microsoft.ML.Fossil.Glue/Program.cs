@@ -44,6 +44,12 @@ public sealed class GlueApp(TextWriter output, TextWriter error)
                 verbose = p.Verbose;
                 new GlueRunner(output, error).Predict(p);
                 return Ok;
+            },
+            exportPeft: x =>
+            {
+                verbose = x.Verbose;
+                new GlueRunner(output, error).ExportPeft(x);
+                return Ok;
             });
         ParseResult parsed = root.Parse(args);
         // Bad usage, unless help was asked for (`predict --help` lacks predict's required options).

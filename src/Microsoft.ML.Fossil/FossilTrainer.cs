@@ -33,6 +33,10 @@ internal sealed class FossilTrainer
         // The library's first touch of torch may be here (validation names a device): load it, with the native-load fix, first.
         Native.TorchRuntime.EnsureLoaded();
         options.Validate();
+        if (!Metrics.AppliesTo(options.EarlyStoppingMetric, task))
+            throw new ArgumentException(
+                $"EarlyStoppingMetric {options.EarlyStoppingMetric} does not apply to {(task == PredictionTask.Regression ? "similarity (regression)" : "classification")}: " +
+                (task == PredictionTask.Regression ? "use Pearson, Spearman or Loss." : "use Accuracy, F1, MacroF1, Mcc or Loss."), nameof(options));
         this.env = env;
         this.options = options;
         this.task = task;
@@ -249,7 +253,7 @@ internal sealed class FossilTrainer
         return columns;
     }
 
-    static JsonObject Summary(TrainingResult result, double seconds, AdapterReport parameters, AdapterOptions adapter, TrainingOptions training,
+    JsonObject Summary(TrainingResult result, double seconds, AdapterReport parameters, AdapterOptions adapter, TrainingOptions training,
         int maxLength, BackboneSource source, long backboneBytes, ScalarType computeType)
     {
         bool full = adapter.Kind == AdapterKind.FullFineTuning;
@@ -257,6 +261,11 @@ internal sealed class FossilTrainer
         {
             ["train_seconds"] = seconds,
             ["best_epoch"] = result.BestEpoch,
+            ["best_epoch_metric"] = Metrics.Resolve(training.EarlyStoppingMetric, task) switch
+            {
+                EarlyStoppingMetric.MacroF1 => "macro_f1",
+                EarlyStoppingMetric metric => metric.ToString().ToLowerInvariant(),
+            },
             ["stopped_early"] = result.StoppedEarly,
             ["trainable_parameters"] = parameters.TrainableParameters,
             ["total_parameters"] = parameters.TotalParameters,

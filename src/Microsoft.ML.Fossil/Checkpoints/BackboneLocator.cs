@@ -44,8 +44,8 @@ internal sealed record BackboneLocator(string Kind, string Locator, string? Revi
 
 /// <summary>
 /// What loading a backbone may depend on besides its locator, decided at the edge (FossilSettings) and passed down:
-/// folders to search for a moved backbone, whether to map weight files, the hub cache and endpoint, and the memory
-/// of weight hashes.
+/// folders to search for a moved backbone, whether to map weight files, how the hub is reached (cache, endpoint,
+/// token, offline), and the memory of weight hashes.
 /// </summary>
-internal sealed record BackboneLoadSettings(IReadOnlyList<string> SearchFolders, bool MapWeightFiles, string HubCacheDirectory, Uri HubEndpoint,
+internal sealed record BackboneLoadSettings(IReadOnlyList<string> SearchFolders, bool MapWeightFiles, HubAccess Hub,
     WeightHashMemory Hashes, string NuGetPackagesFolder);

@@ -25,6 +25,9 @@ internal sealed class LoadedBackbone(EncoderModel encoder, BackboneIdentity iden
     /// <summary>Tokenizer files by name: the ones the family reads (vocab.txt, vocab.json + merges.txt, sentencepiece.bpe.model or tokenizer.json) and tokenizer_config.json.</summary>
     public IReadOnlyDictionary<string, byte[]> TokenizerFiles { get; } = tokenizerFiles;
 
+    /// <summary>The backbone's config.json as found in its folder (labels and other fields the encoder does not keep), or null.</summary>
+    public string? ConfigJsonText { get; init; }
+
     /// <summary>BERT: whether text is lower-cased before WordPiece.</summary>
     public bool LowerCase { get; } = lowerCase;
 

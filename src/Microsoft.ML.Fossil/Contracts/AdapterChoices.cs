@@ -45,3 +45,27 @@ public enum HeadKind
     /// <summary>Mean of the token states under the attention mask, then a linear classifier (sentence-transformers style).</summary>
     MeanPooling,
 }
+
+/// <summary>
+/// The validation metric that picks the best epoch (whose weights the model keeps) and drives early stopping.
+/// Each is "higher is better" except <see cref="Loss"/>, which is minimised.
+/// </summary>
+public enum EarlyStoppingMetric
+{
+    /// <summary>Accuracy for classification, Pearson correlation for similarity (regression).</summary>
+    Default,
+    /// <summary>Share of correctly classified rows (classification).</summary>
+    Accuracy,
+    /// <summary>F1 of class 1 with two classes (Glue's MRPC/QQP metric), macro-averaged F1 with more (classification).</summary>
+    F1,
+    /// <summary>F1 averaged over all classes with equal weight (classification).</summary>
+    MacroF1,
+    /// <summary>Matthews correlation coefficient (Glue's CoLA metric; classification).</summary>
+    Mcc,
+    /// <summary>Pearson correlation of scores and labels (Glue's STS-B metric; similarity).</summary>
+    Pearson,
+    /// <summary>Spearman rank correlation of scores and labels (similarity).</summary>
+    Spearman,
+    /// <summary>Mean validation loss, lower is better (either task).</summary>
+    Loss,
+}

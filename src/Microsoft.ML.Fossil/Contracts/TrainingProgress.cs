@@ -19,6 +19,8 @@ public sealed record EvaluationMetrics
     public double? Accuracy { get; init; }
     /// <summary>F1 of class 1 for two classes, macro-averaged F1 otherwise (classification).</summary>
     public double? F1 { get; init; }
+    /// <summary>F1 averaged over all classes with equal weight, for any number of classes (classification).</summary>
+    public double? MacroF1 { get; init; }
     /// <summary>Matthews correlation coefficient, multi-class form (classification).</summary>
     public double? Mcc { get; init; }
     /// <summary>Pearson correlation of predictions and labels (regression).</summary>
@@ -30,11 +32,14 @@ public sealed record EvaluationMetrics
     /// <summary>Mean loss over the evaluated rows.</summary>
     public double Loss { get; init; }
 
-    /// <summary>The number that selects the best epoch (higher is better): accuracy, or Pearson for regression.</summary>
+    /// <summary>
+    /// The default number that selects the best epoch (higher is better): accuracy, or Pearson for regression.
+    /// <see cref="FossilTrainerOptions.EarlyStoppingMetric"/> chooses another.
+    /// </summary>
     public double Primary => Accuracy ?? Pearson ?? -(MeanSquaredError ?? double.PositiveInfinity);
 
     /// <inheritdoc />
     public override string ToString() => Accuracy is not null
-        ? $"accuracy {Accuracy:F4}, F1 {F1:F4}, MCC {Mcc:F4}, loss {Loss:F4}"
+        ? $"accuracy {Accuracy:F4}, F1 {F1:F4}, macro-F1 {MacroF1:F4}, MCC {Mcc:F4}, loss {Loss:F4}"
         : $"pearson {Pearson:F4}, spearman {Spearman:F4}, MSE {MeanSquaredError:F4}";
 }

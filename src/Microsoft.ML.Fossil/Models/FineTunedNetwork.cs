@@ -126,11 +126,14 @@ internal sealed class FineTunedNetwork : IDisposable
     /// <param name="embeddedWeights">The embedded backbone entry the model came with, if any.</param>
     /// <exception cref="BackboneMismatchException">The backbone's configuration or tokenizer differs from the model's.</exception>
     /// <exception cref="InvalidDataException">The trained tensors do not fit the adapter configuration.</exception>
+    /// <param name="source">Where the trained tensors came from, for errors (default: the model file).</param>
     public static FineTunedNetwork FromDefinition(ModelDefinition definition, LoadedBackbone backbone, Device device, bool mergeAdapters,
-        ScalarType computeType = ScalarType.Float32, Func<EncoderModel>? reloadPretrained = null, byte[]? embeddedWeights = null)
+        ScalarType computeType = ScalarType.Float32, Func<EncoderModel>? reloadPretrained = null, byte[]? embeddedWeights = null,
+        TensorSource? source = null)
     {
         ArgumentNullException.ThrowIfNull(definition);
         ArgumentNullException.ThrowIfNull(backbone);
+        source ??= TensorSource.ModelFile;
         if (backbone.Encoder.Config.ToJson() != definition.EncoderConfigJson)
             throw new BackboneMismatchException("The backbone's config.json differs from the one the model was trained with.");
         TextTokenizer tokenizer = LoadedBackbone.CreateTokenizer(backbone.Encoder.Config, backbone.TokenizerFiles, backbone.LowerCase, definition.Tokenizer.MaxLength);
@@ -149,11 +152,15 @@ internal sealed class FineTunedNetwork : IDisposable
             try
             {
                 Dictionary<string, Tensor> expected = AdapterInjector.TrainableStateDict(network);
-                List<string> missing = [.. expected.Keys.Where(k => !tensors.ContainsKey(k))];
-                List<string> unexpected = [.. tensors.Keys.Where(k => !expected.ContainsKey(k))];
-                if (missing.Count > 0 || unexpected.Count > 0)
-                    throw new InvalidDataException("The model's trained tensors do not fit its adapter configuration: " +
-                                                   $"missing [{string.Join(", ", missing)}], unexpected [{string.Join(", ", unexpected)}].");
+                List<string> missing = [.. expected.Keys.Where(k => !tensors.ContainsKey(k)).Select(source.KeyName)];
+                List<string> unexpected = [.. tensors.Keys.Where(k => !expected.ContainsKey(k)).Select(source.KeyName)];
+                // Shapes are checked here too, so that every problem is named as the source names it, in one message.
+                List<string> misshaped = [.. expected.Where(p => tensors.TryGetValue(p.Key, out Tensor? t) && !t.shape.SequenceEqual(p.Value.shape))
+                    .Select(p => $"'{source.KeyName(p.Key)}' is [{string.Join(", ", tensors[p.Key].shape)}], expected [{string.Join(", ", p.Value.shape)}]")];
+                if (missing.Count > 0 || unexpected.Count > 0 || misshaped.Count > 0)
+                    throw new InvalidDataException($"{source.Description} do not fit {source.Expectation}: " +
+                                                   $"missing [{string.Join(", ", missing)}], unexpected [{string.Join(", ", unexpected)}]" +
+                                                   (misshaped.Count > 0 ? $", shape mismatches: {string.Join("; ", misshaped)}." : "."));
                 StateDictLoader.Load(network, tensors, CompactModelFormat.TrainedEntry, mayBeMissing: name => !expected.ContainsKey(name));
             }
             finally
@@ -174,6 +181,16 @@ internal sealed class FineTunedNetwork : IDisposable
             network.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Where trained tensors came from, for errors: what they are called and how a tensor's name is shown.</summary>
+    /// <param name="Description">E.g. "The model's trained tensors".</param>
+    /// <param name="Expectation">E.g. "its adapter configuration".</param>
+    /// <param name="KeyName">Our state-dict name -> the name the source uses.</param>
+    internal sealed record TensorSource(string Description, string Expectation, Func<string, string> KeyName)
+    {
+        /// <summary>A compact model's own entry.</summary>
+        public static TensorSource ModelFile { get; } = new("The model's trained tensors", "its adapter configuration", name => name);
     }
 
     /// <summary>

@@ -3,7 +3,7 @@ namespace Microsoft.ML.Fossil.Training;
 /// <summary>The metrics of Glue-style tasks, computed from predictions and labels.</summary>
 internal static class Metrics
 {
-    /// <summary>Accuracy, F1 and MCC of predicted classes against labels.</summary>
+    /// <summary>Accuracy, F1 (binary with two classes), macro-F1 and MCC of predicted classes against labels.</summary>
     public static EvaluationMetrics Classification(IReadOnlyList<int> predicted, IReadOnlyList<int> labels, int classCount, double loss = 0)
     {
         ArgumentNullException.ThrowIfNull(predicted);
@@ -26,7 +26,8 @@ internal static class Metrics
             }
             return tp == 0 ? 0 : 2.0 * tp / (2.0 * tp + fp + fn);
         }
-        double f1 = classCount == 2 ? F1Of(1) : Enumerable.Range(0, classCount).Average(F1Of);
+        double macroF1 = Enumerable.Range(0, classCount).Average(F1Of);
+        double f1 = classCount == 2 ? F1Of(1) : macroF1;
 
         // Gorodkin's multi-class MCC; equals the binary formula for two classes.
         double[] t = new double[classCount], p = new double[classCount];
@@ -35,8 +36,43 @@ internal static class Metrics
         double covariance = correct * (double)n - t.Zip(p).Sum(x => x.First * x.Second);
         double denominator = Math.Sqrt(n * (double)n - p.Sum(x => x * x)) * Math.Sqrt(n * (double)n - t.Sum(x => x * x));
         double mcc = denominator == 0 ? 0 : covariance / denominator;
-        return new EvaluationMetrics { Accuracy = correct / (double)n, F1 = f1, Mcc = mcc, Loss = loss };
+        return new EvaluationMetrics { Accuracy = correct / (double)n, F1 = f1, MacroF1 = macroF1, Mcc = mcc, Loss = loss };
     }
+
+    /// <summary>
+    /// The value of <paramref name="metric"/> in <paramref name="metrics"/>, as a number where higher is better (the
+    /// loss is negated); <see cref="EarlyStoppingMetric.Default"/> is <see cref="EvaluationMetrics.Primary"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The metric does not apply to the task the metrics come from.</exception>
+    public static double Score(EvaluationMetrics metrics, EarlyStoppingMetric metric)
+    {
+        ArgumentNullException.ThrowIfNull(metrics);
+        double? value = metric switch
+        {
+            EarlyStoppingMetric.Default => metrics.Primary,
+            EarlyStoppingMetric.Accuracy => metrics.Accuracy,
+            EarlyStoppingMetric.F1 => metrics.F1,
+            EarlyStoppingMetric.MacroF1 => metrics.MacroF1,
+            EarlyStoppingMetric.Mcc => metrics.Mcc,
+            EarlyStoppingMetric.Pearson => metrics.Pearson,
+            EarlyStoppingMetric.Spearman => metrics.Spearman,
+            EarlyStoppingMetric.Loss => -metrics.Loss,
+            _ => throw new ArgumentOutOfRangeException(nameof(metric), metric, "Unknown early-stopping metric."),
+        };
+        return value ?? throw new ArgumentException($"The early-stopping metric {metric} does not apply to these metrics ({metrics}).", nameof(metric));
+    }
+
+    /// <summary>Whether <paramref name="metric"/> is defined for <paramref name="task"/>.</summary>
+    public static bool AppliesTo(EarlyStoppingMetric metric, PredictionTask task) => metric switch
+    {
+        EarlyStoppingMetric.Default or EarlyStoppingMetric.Loss => true,
+        EarlyStoppingMetric.Pearson or EarlyStoppingMetric.Spearman => task == PredictionTask.Regression,
+        _ => task == PredictionTask.Classification,
+    };
+
+    /// <summary>The metric <see cref="EarlyStoppingMetric.Default"/> stands for in <paramref name="task"/>.</summary>
+    public static EarlyStoppingMetric Resolve(EarlyStoppingMetric metric, PredictionTask task) => metric != EarlyStoppingMetric.Default ? metric
+        : task == PredictionTask.Regression ? EarlyStoppingMetric.Pearson : EarlyStoppingMetric.Accuracy;
 
     /// <summary>Pearson, Spearman and MSE of predicted values against labels.</summary>
     public static EvaluationMetrics Regression(IReadOnlyList<float> predicted, IReadOnlyList<float> labels, double loss = 0)

@@ -27,7 +27,7 @@ internal sealed record EpochSummary(int Epoch, double TrainLoss, double Seconds,
 
 /// <summary>What a run did.</summary>
 /// <param name="Epochs">One summary per epoch run.</param>
-/// <param name="BestEpoch">The epoch whose weights the model holds now (the last one without validation).</param>
+/// <param name="BestEpoch">The epoch whose weights the model holds now (the last one without validation), by <see cref="TrainingOptions.EarlyStoppingMetric"/>.</param>
 /// <param name="StoppedEarly">Whether early stopping ended the run.</param>
 internal sealed record TrainingResult(IReadOnlyList<EpochSummary> Epochs, int BestEpoch, bool StoppedEarly);
 
@@ -152,9 +152,10 @@ internal static class TrainingLoop
                 {
                     progress?.Invoke(new TrainingProgress(epoch, batches.Count, batches.Count, lossSum / rowsSeen, rowsSeen / Math.Max(seconds, 1e-9),
                         total.Elapsed, TimeSpan.Zero, metrics));
-                    if (metrics.Primary > bestMetric)
+                    double score = Metrics.Score(metrics, options.EarlyStoppingMetric);
+                    if (score > bestMetric)
                     {
-                        bestMetric = metrics.Primary;
+                        bestMetric = score;
                         bestEpoch = epoch;
                         epochsWithoutImprovement = 0;
                         DisposeAll(bestWeights);

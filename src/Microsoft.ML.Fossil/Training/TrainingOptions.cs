@@ -26,6 +26,9 @@ internal sealed class TrainingOptions
     /// <summary>Stop after this many epochs without a better validation metric; 0 turns early stopping off.</summary>
     public int EarlyStoppingPatience { get; set; }
 
+    /// <summary>The validation metric that picks the best epoch and drives early stopping.</summary>
+    public EarlyStoppingMetric EarlyStoppingMetric { get; set; } = EarlyStoppingMetric.Default;
+
     /// <summary>Seed for shuffling, dropout and new weights: the same seed gives the same weights.</summary>
     public int Seed { get; set; } = FossilDefaults.Seed;
 

@@ -100,7 +100,12 @@ public class GlueCommandLineTests
     [InlineData("Unrecognized command or argument 'extra'", "--epochs", "1", "extra")]
     [InlineData("Unrecognized command or argument '--model'", "--model", "m.zip")]
     [InlineData("Unrecognized command or argument '--epochs'", "predict", "--model", "m", "--input", "i", "--output", "o", "--epochs", "1")]
-    [InlineData("Option '--model' is required", "predict", "--input", "i", "--output", "o")]
+    // --model is one of two sources now (a zip, or --peft-adapter): exactly one is needed.
+    [InlineData("predict needs either --model or --peft-adapter", "predict", "--input", "i", "--output", "o")]
+    [InlineData("predict needs either --model or --peft-adapter", "predict", "--model", "m", "--peft-adapter", "d", "--input", "i", "--output", "o")]
+    [InlineData("--backbone goes with --peft-adapter", "predict", "--model", "m", "--backbone", "org/name", "--input", "i", "--output", "o")]
+    [InlineData("Option '--model' is required", "export-peft", "--output", "d")]
+    [InlineData("Option '--output' is required", "export-peft", "--model", "m.zip")]
     [InlineData("Option '--input' is required", "predict", "--model", "m", "--output", "o")]
     [InlineData("Option '--output' is required", "predict", "--model", "m", "--input", "i")]
     [InlineData("Required argument missing for option: '--output'", "--output=")]
@@ -141,21 +146,21 @@ public class GlueCommandLineTests
         Assert.Contains(GlueCommandLine.ExitCodes, error);
         Assert.Equal("", output); // nothing trained or predicted
         // The help of the command the arguments were for.
-        Assert.Contains(args[0] is "predict" or "train" ? $"{GlueCommandLine.AppName} {args[0]} [options]" : $"{GlueCommandLine.AppName} [command] [options]", error);
+        Assert.Contains(args[0] is "predict" or "train" or "export-peft" ? $"{GlueCommandLine.AppName} {args[0]} [options]" : $"{GlueCommandLine.AppName} [command] [options]", error);
     }
 
     /// <summary>Every flag the runner has, with its value placeholder as the help shows it.</summary>
     static readonly string[] TrainFlags =
     [
         "--task <NAME>", "--data-dir <DIR>", "--train <FILE>", "--validation <FILE>", "--text-column <C>", "--text2-column <C>",
-        "--label-column <C>", "--regression", "--backbone <minilm|PATH>", "--adapter <fossil|fossil-mini|fossil-bat|lora|full>",
+        "--label-column <C>", "--regression", "--backbone <minilm|PATH|ORG/NAME>", "--adapter <fossil|fossil-mini|fossil-bat|lora|full>",
         "--rank <N>", "--epochs <N>", "--batch-size <N>", "--max-length <N>", "--learning-rate <X>", "--seed <N>", "--output <FILE>",
         "--metrics-json <FILE>", "--predictions <FILE>", "--max-train-rows <N>", "--max-validation-rows <N>", "--eval-each-epoch", "--plain",
         "--verbose", "-?, -h, --help",
     ];
 
     static readonly string[] PredictFlags =
-        ["--model <FILE> (REQUIRED)", "--input <FILE> (REQUIRED)", "--text-column <C>", "--text2-column <C>", "--output <FILE> (REQUIRED)", "--verbose"];
+        ["--model <FILE>", "--peft-adapter <DIR>", "--backbone <minilm|PATH|ORG/NAME>", "--input <FILE> (REQUIRED)", "--text-column <C>", "--text2-column <C>", "--output <FILE> (REQUIRED)", "--verbose"];
 
     [Theory]
     [InlineData("--help")]
@@ -176,6 +181,18 @@ public class GlueCommandLineTests
         Assert.Contains(GlueCommandLine.ExitCodes, output);
         if (args[0] != "train") Assert.Contains("predict --model model.zip --input FILE [--text-column C] [--text2-column C] --output FILE", output);
         Assert.DoesNotContain("--version", output);
+    }
+
+    [Fact]
+    public void Predict_reads_a_PEFT_adapter_and_its_backbone_and_backbone_accepts_a_hub_id()
+    {
+        PredictSettings p = Parse("predict", "--peft-adapter", "adapter", "--backbone", "FacebookAI/roberta-base", "--input", "i.tsv", "--output", "o.txt",
+            "--text-column", "a", "--text2-column", "b").Predict!;
+        Assert.Equal(("adapter", "FacebookAI/roberta-base", "", "a", "b"), (p.PeftAdapter, p.Backbone, p.Model, p.TextColumn, p.Text2Column));
+        Assert.Equal(BackboneSource.HuggingFaceHub("FacebookAI/roberta-base").Description, GlueRunner.Backbone("FacebookAI/roberta-base").Description);
+        Assert.Equal(BackboneSource.HuggingFaceHub("org/name", "v1").Description, GlueRunner.Backbone("org/name@v1").Description);
+        Assert.Contains("hub id", Assert.Throws<GlueException>(() => GlueRunner.Backbone("no such folder")).Message);
+        Assert.Contains("hub id", Assert.Throws<GlueException>(() => GlueRunner.Backbone("a/b/c")).Message);
     }
 
     [Fact]

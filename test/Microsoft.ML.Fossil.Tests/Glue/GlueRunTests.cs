@@ -50,7 +50,7 @@ internal static class MetricsKeys
     static readonly string[] Common =
     [
         "mode", "task", "backbone", "backbone_sha256", "adapter", "rank", "target_modules", "trainable_parameters", "total_parameters",
-        "epochs", "epochs_run", "best_epoch", "batch_size", "max_length", "learning_rate", "seed", "train_file", "train_rows",
+        "epochs", "epochs_run", "best_epoch", "best_epoch_metric", "batch_size", "max_length", "learning_rate", "seed", "train_file", "train_rows",
         "validation_file", "validation_rows", "train_seconds", "seconds_per_epoch", "fit_seconds", "model_zip", "model_zip_bytes",
         "backbone_weight_bytes", "evaluated_model", "task_metrics", "metric_sources", "validation", "per_epoch", "total_seconds",
     ];
@@ -256,7 +256,8 @@ public sealed class GlueTaskRunTests : IDisposable
     public void Cola_reports_mcc_and_predicts_its_header_less_dev_file_and_its_test_file()
     {
         string dir = fixtures.Cola();
-        JsonObject json = TrainTask("cola", dir, out string zip, out string predictions);
+        JsonObject json = TrainTask("cola", dir, out string zip, out string predictions, "--eval-each-epoch");
+        Assert.Equal("mcc", json["best_epoch_metric"]!.GetValue<string>());   // CoLA's official metric
         Assert.InRange(json[MetricNames.Mcc]!.GetValue<double>(), -1, 1);
         Assert.Equal(5, File.ReadAllLines(predictions).Length);
         AssertPredictReproduces(zip, Path.Combine(dir, "dev.tsv"), predictions, "cola-again.txt");
@@ -264,20 +265,34 @@ public sealed class GlueTaskRunTests : IDisposable
     }
 
     [Fact]
-    public void Mrpc_reports_accuracy_and_f1()
+    public void Mrpc_reports_accuracy_and_f1_picks_the_best_epoch_by_f1_and_serves_its_PEFT_export()
     {
         string dir = fixtures.Mrpc();
-        JsonObject json = TrainTask("mrpc", dir, out string zip, out string predictions);
+        JsonObject json = TrainTask("mrpc", dir, out string zip, out string predictions, "--eval-each-epoch");
         Assert.InRange(json[MetricNames.F1]!.GetValue<double>(), 0, 1);
+        Assert.Equal("f1", json["best_epoch_metric"]!.GetValue<string>());   // MRPC's official metric
         AssertPredictReproduces(zip, Path.Combine(dir, "dev.tsv"), predictions, "mrpc-again.txt");
         Assert.Equal(3, PredictUnlabelled(zip, Path.Combine(dir, "test.tsv")).Length);
+
+        // export-peft, then predict --peft-adapter on the same backbone: the same predictions as the zip.
+        string adapter = Path.Combine(fixtures.Root, "mrpc-peft");
+        var (exit, output, error) = GlueCommandLineTests.Run("export-peft", "--model", zip, "--output", adapter);
+        Assert.True(exit == 0, error);
+        Assert.Contains("adapter_model.safetensors", output);
+        Assert.True(File.Exists(Path.Combine(adapter, "adapter_config.json")));
+        string again = Path.Combine(fixtures.Root, "mrpc-peft.txt");
+        (exit, _, error) = GlueCommandLineTests.Run("predict", "--peft-adapter", adapter, "--backbone", backbone.Folder,
+            "--text-column", "#1 String", "--text2-column", "#2 String", "--input", Path.Combine(dir, "dev.tsv"), "--output", again);
+        Assert.True(exit == 0, error);
+        Assert.Equal(File.ReadAllBytes(predictions), File.ReadAllBytes(again));
     }
 
     [Fact]
     public void Stsb_is_regression_with_pearson_spearman_and_scores_as_predictions()
     {
         string dir = fixtures.Stsb();
-        JsonObject json = TrainTask("stsb", dir, out string zip, out string predictions);
+        JsonObject json = TrainTask("stsb", dir, out string zip, out string predictions, "--eval-each-epoch");
+        Assert.Equal("pearson", json["best_epoch_metric"]!.GetValue<string>());
         foreach (string key in new[] { "pearson", "spearman", "r_squared", "mse" }) Assert.True(json[key] is JsonValue, key);
         Assert.Contains("Regression.Evaluate", json["metric_sources"]!.ToJsonString());
         string[] scores = File.ReadAllLines(predictions);

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net;
 using System.Text;
 using System.Text.Json;
 using Microsoft.ML.Data;
@@ -165,80 +164,31 @@ public sealed class TinyBackboneTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void A_hub_backbone_is_downloaded_once_from_a_local_server_and_then_used_offline()
     {
-        int port = FreeLoopbackPort();
+        var hub = new Checkpoints.LocalHub();
+        string commit = hub.Add("tiny-org/tiny-roberta", backbone.Folder);
         string cache = Path.Combine(work, "hub-cache");
-        var hub = new FossilSettings { HubCacheDirectory = cache, HubEndpoint = new Uri($"http://127.0.0.1:{port}/") };
-        var requests = new List<string>();
+        var settings = new FossilSettings { HubCacheDirectory = cache, HubEndpoint = hub.Endpoint };
         var ml = new MLContext(seed: 1);
-        ml.SetFossilSettings(hub);
+        ml.SetFossilSettings(settings);
         IDataView train = FineFoods.Pairs(ml, "fine_foods_pairs_train.tsv", 32);
         string path = Path.Combine(work, "hub.zip");
         float[][] expected;
-        using (ServeFolder(port, "tiny-org/tiny-roberta", backbone.Folder, requests))
+        using (hub)
         {
             ITransformer model = PairPipeline(ml, PairOptions(BackboneSource.HuggingFaceHub("tiny-org/tiny-roberta"), epochs: 1)).Fit(train);
             expected = [.. model.Transform(train).GetColumn<float[]>("Score")];
             ml.Model.Save(model, train.Schema, path);
-            Assert.Contains(requests, r => r.EndsWith("/tiny-org/tiny-roberta/resolve/main/model.safetensors", StringComparison.Ordinal));
-            // A model the hub does not have: the error says where it looked.
-            var absent = Assert.Throws<FileNotFoundException>(() => BackboneSource.HuggingFaceHub("tiny-org/absent").Load(hub));
-            Assert.Contains(Path.Combine(cache, "models--tiny-org--absent"), absent.Message);
-            Assert.Contains($"127.0.0.1:{port}", absent.Message);
+            Assert.Contains(hub.Requests, r => r.Path.EndsWith($"/tiny-org/tiny-roberta/resolve/{commit}/model.safetensors", StringComparison.Ordinal));
+            Assert.True(File.Exists(Path.Combine(cache, "models--tiny-org--tiny-roberta", "snapshots", commit, "model.safetensors")));
+            Assert.Empty(Directory.GetFiles(cache, "*.incomplete", SearchOption.AllDirectories));
         }
-        int served = requests.Count;
-        // Server gone: the cached copy is used, with no request at all.
-        float[][] offline = [.. Unmerged(hub).Model.Load(path, out _).Transform(train).GetColumn<float[]>("Score")];
+
+        // Server gone, and offline: the cached copy is used, with no request at all.
+        int served = hub.Requests.Count;
+        float[][] offline = [.. Unmerged(new FossilSettings { HubCacheDirectory = cache, HubEndpoint = hub.Endpoint, HubOffline = true })
+            .Model.Load(path, out _).Transform(train).GetColumn<float[]>("Score")];
         Assert.Equal(Bits(expected), Bits(offline));
-        Assert.Equal(served, requests.Count);
-        Assert.True(File.Exists(Path.Combine(cache, "models--tiny-org--tiny-roberta", "main", "model.safetensors")));
-        Assert.Empty(Directory.GetFiles(cache, "*.partial", SearchOption.AllDirectories));
-    }
-
-    static int FreeLoopbackPort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
-
-    /// <summary>Serves <paramref name="folder"/>'s files as /{id}/resolve/main/{file} on 127.0.0.1, 404 otherwise.</summary>
-    static IDisposable ServeFolder(int port, string id, string folder, List<string> requests)
-    {
-        var listener = new HttpListener();
-        listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-        listener.Start();
-        var loop = Task.Run(async () =>
-        {
-            while (listener.IsListening)
-            {
-                HttpListenerContext context;
-                try { context = await listener.GetContextAsync(); }
-                catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException) { return; }
-                string pathAndQuery = context.Request.Url!.AbsolutePath;
-                lock (requests) requests.Add(pathAndQuery);
-                string prefix = $"/{id}/resolve/main/";
-                string file = pathAndQuery.StartsWith(prefix, StringComparison.Ordinal) ? Path.Combine(folder, pathAndQuery[prefix.Length..]) : "";
-                if (file.Length > 0 && !file.Contains("..", StringComparison.Ordinal) && File.Exists(file))
-                {
-                    byte[] bytes = await File.ReadAllBytesAsync(file);
-                    context.Response.ContentLength64 = bytes.Length;
-                    await context.Response.OutputStream.WriteAsync(bytes);
-                }
-                else
-                {
-                    context.Response.StatusCode = 404;
-                }
-                context.Response.Close();
-            }
-        });
-        return new Stopper(() => { listener.Stop(); listener.Close(); loop.Wait(TimeSpan.FromSeconds(5)); });
-    }
-
-    sealed class Stopper(Action stop) : IDisposable
-    {
-        public void Dispose() => stop();
+        Assert.Equal(served, hub.Requests.Count);
     }
 
     [Fact]
