@@ -1,0 +1,120 @@
+using System.Diagnostics;
+using Microsoft.ML.Fossil.Adapters;
+using Microsoft.ML.Fossil.Modeling;
+using Microsoft.ML.Fossil.Onnx;
+using Microsoft.ML.Fossil.Tests.Checkpoints;
+using Microsoft.ML.Fossil.Tests.MLNet;
+using Microsoft.ML.Fossil.Tokenization;
+using Xunit.Abstractions;
+using static Microsoft.ML.Fossil.Tests.Onnx.OnnxTestSupport;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Fossil.Tests.Onnx;
+
+/// <summary>Runs only when FOSSIL_ONNX_MEASURE=1: measurements that train a model and time for minutes.</summary>
+public sealed class OnnxMeasurementFactAttribute : FactAttribute
+{
+    public OnnxMeasurementFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable("FOSSIL_ONNX_MEASURE") != "1")
+            Skip = "Measurement (trains MiniLM, then times for minutes): set FOSSIL_ONNX_MEASURE=1 to run.";
+    }
+}
+
+/// <summary>
+/// ONNX Runtime float32 / int8 against TorchSharp float32 on a MiniLM FOSSIL classifier trained on the
+/// bundled fine-food reviews: accuracy and agreement on the 500 test rows, then rows/s at 1 x 64 and
+/// 32 x 64 tokens with 2 threads each, measured back to back in interleaved rounds.
+/// </summary>
+public sealed class OnnxMeasurements(ITestOutputHelper output) : IDisposable
+{
+    readonly TempFolder folder = new();
+
+    public void Dispose() => folder.Dispose();
+
+    [OnnxMeasurementFact]
+    public void MiniLm_fine_foods_accuracy_and_speed()
+    {
+        var ml = new MLContext(seed: 1);
+        IDataView train = FineFoods.Reviews(ml, "fine_foods_train.tsv", 800);
+        var clock = Stopwatch.StartNew();
+        ITransformer fitted = MiniLmFineFoodsFixture.Pipeline(ml, AdapterKind.Fossil).Fit(train);
+        output.WriteLine($"trained FOSSIL MiniLM on 800 rows in {clock.Elapsed.TotalSeconds:F0} s");
+        using var fossil = ((IEnumerable<ITransformer>)fitted).OfType<FossilTextClassificationTransformer>().Single();
+        FineTunedModel model = fossil.Model;
+        SequenceClassifier network = model.Network;
+        TextEncoder encoder = model.TextEncoder;
+        int labels = network.NumLabels;
+
+        string fp32Path = folder.File("model.onnx"), int8Path = folder.File("model-int8.onnx");
+        ExportTo(network, fp32Path);
+        ExportTo(network, int8Path, int8: true);
+        model.MergeAdapters();   // TorchSharp serves merged models (MergeAdaptersOnLoad)
+
+        string[][] test = [.. File.ReadAllLines(FineFoods.PathOf("fine_foods_test.tsv")).Skip(1).Select(l => l.Split('\t'))];
+        List<EncodedText> rows = [.. test.Select(r => encoder.Encode(r[0]))];
+        int[] gold = [.. test.Select(r => model.LabelNames.ToList().IndexOf(r[1]))];
+        Assert.DoesNotContain(-1, gold);
+
+        using var fp32 = OnnxRuntimeNetwork.Load(fp32Path, new OnnxRuntimeNetworkOptions { IntraOpThreads = 2 });
+        using var int8 = OnnxRuntimeNetwork.Load(int8Path, new OnnxRuntimeNetworkOptions { IntraOpThreads = 2 });
+        var torchAll = new List<float>(); var fp32All = new List<float>(); var int8All = new List<float>(); var int8Single = new List<float>();
+        for (int start = 0; start < rows.Count; start += 32)
+        {
+            Collated batch = Collate(rows.Skip(start).Take(32).ToList(), encoder.PadTokenId);
+            torchAll.AddRange(TorchLogits(network, batch));
+            fp32All.AddRange(fp32.Score(batch.Ids, batch.Mask, batch.Types, batch.Batch, batch.Length));
+            int8All.AddRange(int8.Score(batch.Ids, batch.Mask, batch.Types, batch.Batch, batch.Length));
+            for (int r = 0; r < batch.Batch; r++)
+            {
+                Collated one = Row(batch, r);
+                int8Single.AddRange(int8.Score(one.Ids, one.Mask, one.Types, 1, one.Length));
+            }
+        }
+        int[] torchPred = Argmax([.. torchAll], labels), fp32Pred = Argmax([.. fp32All], labels);
+        int[] int8Pred = Argmax([.. int8All], labels), int8SinglePred = Argmax([.. int8Single], labels);
+        double Accuracy(int[] p) => p.Zip(gold).Count(x => x.First == x.Second) / (double)gold.Length;
+        double Agreement(int[] p) => p.Zip(torchPred).Count(x => x.First == x.Second) / (double)gold.Length;
+        output.WriteLine($"accuracy on {gold.Length} test rows: TorchSharp {Accuracy(torchPred):P2}, ORT fp32 {Accuracy(fp32Pred):P2}, " +
+                         $"ORT int8 (batches of 32) {Accuracy(int8Pred):P2}, ORT int8 (batch 1) {Accuracy(int8SinglePred):P2}");
+        output.WriteLine($"labels identical to TorchSharp: fp32 {Agreement(fp32Pred):P2}, int8 batched {Agreement(int8Pred):P2}, int8 batch 1 {Agreement(int8SinglePred):P2}");
+        float[] t = [.. torchAll];
+        output.WriteLine($"max |logit - TorchSharp|: fp32 {MaxAbsDiff(t, [.. fp32All]):G3}, int8 batched {MaxAbsDiff(t, [.. int8All]):G3}, " +
+                         $"int8 batch 1 {MaxAbsDiff(t, [.. int8Single]):G3}; mean |int8 - TorchSharp| {t.Zip(int8All).Average(x => Math.Abs(x.First - x.Second)):G3}; " +
+                         $"logit range {t.Min():G3}..{t.Max():G3}");
+
+        // Speed: real rows truncated to exactly 64 tokens (no padding).
+        List<EncodedText> long64 = [.. rows.Where(r => r.Length == 64).Take(32)];
+        Assert.Equal(32, long64.Count);
+        set_num_threads(2);
+        foreach (int batchSize in new[] { 1, 32 })
+        {
+            Collated batch = Collate(long64.Take(batchSize).ToList(), encoder.PadTokenId);
+            int iterations = batchSize == 1 ? 200 : 12;
+            var engines = new (string Name, Action Run)[]
+            {
+                ("TorchSharp fp32", () => TorchLogits(network, batch)),
+                ("ORT fp32", () => fp32.Score(batch.Ids, batch.Mask, batch.Types, batch.Batch, batch.Length)),
+                ("ORT int8", () => int8.Score(batch.Ids, batch.Mask, batch.Types, batch.Batch, batch.Length)),
+            };
+            var times = engines.ToDictionary(e => e.Name, _ => new List<double>());
+            foreach (var (_, run) in engines) for (int i = 0; i < 5; i++) run();   // warm-up
+            for (int round = 0; round < 5; round++)
+                foreach (var (name, run) in engines)
+                {
+                    var watch = Stopwatch.StartNew();
+                    for (int i = 0; i < iterations; i++) run();
+                    times[name].Add(watch.Elapsed.TotalMilliseconds / iterations);
+                }
+            double Median(List<double> v) => v.Order().ElementAt(v.Count / 2);
+            foreach (var (name, _) in engines)
+            {
+                double ms = Median(times[name]);
+                output.WriteLine($"{batchSize} x 64: {name,-16} {ms,8:F2} ms/batch  {batchSize * 1000 / ms,7:F1} rows/s  " +
+                                 $"(rounds {string.Join(" ", times[name].Select(x => x.ToString("F2")))})");
+            }
+            double torch = Median(times["TorchSharp fp32"]), ortFp32 = Median(times["ORT fp32"]), ortInt8 = Median(times["ORT int8"]);
+            output.WriteLine($"{batchSize} x 64: ORT fp32 / TorchSharp = {torch / ortFp32:F2}x, ORT int8 / ORT fp32 = {ortFp32 / ortInt8:F2}x");
+        }
+    }
+}
