@@ -147,8 +147,8 @@ internal static class OnnxClassifierGraph
             else
             {
                 // BERT: positions 0..T-1 in every row, [B, T] as an exclusive cumsum of ones shaped like input_ids
-                // (not Range, whose length ONNX Runtime cannot relate to the input's: with the shapes kept
-                // symbolic, ORT fuses each residual Add + LayerNormalization into SkipLayerNormalization).
+                // (not Range, whose length ONNX Runtime cannot relate to the input's): the sequence axis stays
+                // one symbolic dimension through the graph, as in RoBERTa's, so both families optimise alike.
                 string ones = g.Node("Add", "position_ones", [g.Node("Mul", "position_zeros", [ids, g.ScalarInt64(0)]), g.ScalarInt64(1)]);
                 string positionIds = g.Node("CumSum", "position_ids", [ones, g.ScalarInt64(1)], Int("exclusive", 1));
                 positions = g.Node("Gather", "position_embeddings", [table, positionIds], Int("axis", 0));   // [B, T, H]

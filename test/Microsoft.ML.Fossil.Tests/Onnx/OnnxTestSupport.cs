@@ -104,13 +104,15 @@ internal static class OnnxTestSupport
     }
 
     /// <summary>
-    /// Loads <paramref name="modelPath"/> with every ONNX Runtime optimisation, has it write the optimised
-    /// graph, and counts its ops by domain-qualified type ("com.microsoft:BiasGelu", "MatMul", ...).
+    /// Loads <paramref name="modelPath"/> with the runner's optimisations (or with only
+    /// <paramref name="disabledOptimizers"/> left out), has it write the optimised graph, and counts its ops by domain-qualified type ("com.microsoft:BiasGelu", "MatMul", ...).
     /// </summary>
-    public static Dictionary<string, int> OptimizedOps(string modelPath)
+    public static Dictionary<string, int> OptimizedOps(string modelPath, IReadOnlyList<string>? disabledOptimizers = null)
     {
         string optimized = Path.ChangeExtension(modelPath, ".optimized.onnx");
-        using (OnnxRuntimeNetwork.Load(modelPath, new OnnxRuntimeNetworkOptions { IntraOpThreads = 1, OptimizedModelPath = optimized })) { }
+        var options = new OnnxRuntimeNetworkOptions { IntraOpThreads = 1, OptimizedModelPath = optimized };
+        if (disabledOptimizers is not null) options = options with { DisabledOptimizers = disabledOptimizers };
+        using (OnnxRuntimeNetwork.Load(modelPath, options)) { }
         ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimized));
         File.Delete(optimized);
         return model.Graph.Node.GroupBy(n => n.Domain.Length > 0 && n.Domain != "ai.onnx" ? $"{n.Domain}:{n.OpType}" : n.OpType)
