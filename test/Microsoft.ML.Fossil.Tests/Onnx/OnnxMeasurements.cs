@@ -137,32 +137,34 @@ public sealed class OnnxMeasurements(ITestOutputHelper output) : IDisposable
             string[] only = Environment.GetEnvironmentVariable("FOSSIL_ONNX_MEASURE_ENGINES")?.Split(',') ?? [];
             if (only.Length > 0) engines = [.. engines.Where(e => only.Any(o => e.Name.StartsWith(o, StringComparison.Ordinal)))];
             var times = engines.ToDictionary(e => e.Name, _ => new List<double>());
-            // Warm-up, which also sizes each engine's rounds to about 2 s.
-            var iterations = new Dictionary<string, int>();
-            foreach (var (name, run) in engines)
-            {
-                for (int i = 0; i < 3; i++) run();
-                var watch = Stopwatch.StartNew();
-                for (int i = 0; i < 3; i++) run();
-                iterations[name] = Math.Max(3, (int)(2000 / (watch.Elapsed.TotalMilliseconds / 3)));
-            }
-            for (int round = 0; round < 7; round++)
-                foreach (var (name, run) in engines)
+            foreach (var (_, run) in engines) for (int i = 0; i < 3; i++) run();   // warm-up
+            // The engines take turns call by call, so each sees the same load (the machine is shared), starting
+            // each turn with the next engine (none always runs right after another's threads and cache use); the
+            // ratios are taken per turn (paired), then their median.
+            int turns = batchSize == 1 ? 200 : 20;
+            for (int turn = 0; turn < turns; turn++)
+                for (int k = 0; k < engines.Length; k++)
                 {
+                    var (name, run) = engines[(turn + k) % engines.Length];
                     var watch = Stopwatch.StartNew();
-                    for (int i = 0; i < iterations[name]; i++) run();
-                    times[name].Add(watch.Elapsed.TotalMilliseconds / iterations[name]);
+                    run();
+                    times[name].Add(watch.Elapsed.TotalMilliseconds);
                 }
-            double Median(List<double> v) => v.Order().ElementAt(v.Count / 2);
+            static double Median(IEnumerable<double> v)
+            {
+                double[] sorted = [.. v.Order()];
+                return sorted[sorted.Length / 2];
+            }
             foreach (var (name, _) in engines)
             {
-                double ms = Median(times[name]);
-                output.WriteLine($"{batchSize} x 64: {name,-16} {ms,8:F2} ms/batch  {batchSize * 1000 / ms,7:F1} rows/s  " +
-                                 $"(rounds {string.Join(" ", times[name].Select(x => x.ToString("F2")))})");
+                double ms = Median(times[name]), best = times[name].Min();
+                output.WriteLine($"{batchSize} x 64: {name,-16} median {ms,8:F2} ms ({batchSize * 1000 / ms,6:F1} rows/s), fastest {best,8:F2} ms ({batchSize * 1000 / best,6:F1} rows/s)");
             }
-            if (times.Count < 3) continue;
-            double torch = Median(times["TorchSharp fp32"]), ortFp32 = Median(times["ORT fp32"]), ortInt8 = Median(times["ORT int8"]);
-            output.WriteLine($"{batchSize} x 64: ORT fp32 / TorchSharp = {torch / ortFp32:F2}x, ORT int8 / ORT fp32 = {ortFp32 / ortInt8:F2}x");
+            if (!times.ContainsKey("TorchSharp fp32") || !times.ContainsKey("ORT fp32") || !times.ContainsKey("ORT int8")) continue;
+            double PairedRatio(string slow, string fast) => Median(times[slow].Zip(times[fast]).Select(p => p.First / p.Second));
+            output.WriteLine($"{batchSize} x 64, paired per turn: ORT fp32 vs TorchSharp fp32 = {PairedRatio("TorchSharp fp32", "ORT fp32"):F2}x, " +
+                             $"ORT int8 vs ORT fp32 = {PairedRatio("ORT fp32", "ORT int8"):F2}x" +
+                             (times.ContainsKey("ORT package enc.") ? $", ORT fp32 vs the package's encoder = {PairedRatio("ORT package enc.", "ORT fp32"):F2}x" : ""));
         }
     }
 }
