@@ -4,9 +4,6 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.ML.Data;
-using Microsoft.ML.Fossil.Adapters;
-using Microsoft.ML.Fossil.Checkpoints;
-using Microsoft.ML.Fossil.Training;
 using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML.Fossil.Glue;
@@ -22,9 +19,6 @@ public sealed class GlueException(string message) : Exception(message);
 /// </summary>
 public sealed class GlueRunner
 {
-    /// <summary>Key under which the model's recorded columns remember the Glue task (its file layouts).</summary>
-    public const string TaskColumnsKey = "glue_task";
-
     /// <summary>Where the embedded default looks for the bundled data: data/ beside the application.</summary>
     public static string BundledDataFolder => Path.Combine(AppContext.BaseDirectory, "data");
 
@@ -171,19 +165,12 @@ public sealed class GlueRunner
         double fitSeconds = fitClock.Elapsed.TotalSeconds;
 
         // 4. Save the compact model zip.
-        FossilTextClassificationTransformer fossil = FindFossil(model);
-        JsonNode summary;
-        long backboneBytes;
-        string backboneDescription = fossil.Model.Backbone.Kind == BackboneSource.MiniLmKind ? backbone.Description : fossil.Model.Backbone.Locator;
-        string? backboneSha = fossil.Model.Backbone.Sha256;
-        AdapterOptions adapter = fossil.Model.Adapter;
+        FossilModel fossil = FossilModel.Find(model);
+        JsonObject summary;
         string zipPath = Path.GetFullPath(s.Output ?? plan.DefaultOutput);
         try
         {
-            summary = fossil.Model.TrainingSummary?.DeepClone() ?? throw new InvalidOperationException("The trainer left no training summary.");
-            backboneBytes = AdapterInjector.BaseStateDict(fossil.Model.Network.Backbone).Values.Sum(t => t.numel() * t.element_size());
-            if (plan.Task is { } task)
-                fossil.Model.Columns = new Dictionary<string, string>(fossil.Model.Columns) { [TaskColumnsKey] = task.Name };
+            summary = fossil.TrainingSummary ?? throw new InvalidOperationException("The trainer left no training summary.");
             if (Path.GetDirectoryName(zipPath) is { Length: > 0 } folder) Directory.CreateDirectory(folder);
             ml.Model.SaveAtomically(model, trainView.Schema, zipPath); // never a half-written zip at zipPath
         }
@@ -192,10 +179,13 @@ public sealed class GlueRunner
             fossil.Dispose();
         }
         long zipBytes = new FileInfo(zipPath).Length;
+        long backboneBytes = summary["backbone_weight_bytes"]!.GetValue<long>();
+        string backboneDescription = summary["backbone"]!.GetValue<string>();
+        string backboneSha = fossil.BackboneSha256;
 
         // 5. Load it back as any application would, and evaluate that model.
         ITransformer loaded = ml.Model.Load(zipPath, out _);
-        FossilTextClassificationTransformer loadedFossil = FindFossil(loaded);
+        FossilModel loadedFossil = FossilModel.Find(loaded);
         try
         {
             var evaluations = validationTables.Zip(validationViews)
@@ -203,7 +193,7 @@ public sealed class GlueRunner
                 .ToList();
             if (s.Predictions is { } predictionsPath) WriteLines(predictionsPath, evaluations[0].Predictions);
 
-            JsonObject metrics = Report(s, plan, epochs, batchSize, maxLength, learningRate, adapter, summary, fitSeconds, zipPath, zipBytes,
+            JsonObject metrics = Report(s, plan, epochs, batchSize, maxLength, summary, fitSeconds, zipPath, zipBytes,
                 backboneBytes, backboneDescription, backboneSha, trainTable, evaluations);
             metrics["total_seconds"] = wall.Elapsed.TotalSeconds;
             if (s.MetricsJson is { } metricsPath)
@@ -245,19 +235,17 @@ public sealed class GlueRunner
         {
             throw new GlueException($"--model: '{p.Model}' cannot be loaded: {GlueApp.Message(e)}");
         }
-        FossilTextClassificationTransformer fossil = FindFossil(model);
+        FossilModel fossil = FossilModel.Find(model);
         try
         {
-            string text1 = fossil.SentenceColumnName;
+            string text1 = fossil.Sentence1ColumnName;
             string? text2 = fossil.Sentence2ColumnName;
             if (p.Text2Column is not null && text2 is null)
                 throw new GlueException("--text2-column: the model reads one sentence per row.");
-            GlueTask? task = fossil.Model.Columns.TryGetValue(TaskColumnsKey, out string? taskName)
-                ? GlueTasks.All.FirstOrDefault(t => t.Name == taskName) : null;
-            // A Glue task's own files (CoLA's dev.tsv has no header) by the task's rules; any other file by its header.
+            // CoLA's own train/dev files have no header (recognised by their rows); any other file is read by its header.
             FileFormat format = FileFormat.For(p.Input);
-            TableLayout layout = task is not null && format == FileFormat.Tsv
-                ? task.Layout(p.Input, requireTextColumn: false)
+            TableLayout layout = format == FileFormat.Tsv && p.TextColumn is null && text1 == "sentence" && text2 is null
+                ? GlueTasks.Get("cola").Layout(p.Input, requireTextColumn: false)
                 : TableLayout.FromHeader(p.Input, format);
             string file1 = p.TextColumn ?? text1;
             var spec = new DataSpec(layout, new ColumnRef(text1, layout.IndexOf(file1, "sentence (--text-column)"), file1),
@@ -265,7 +253,7 @@ public sealed class GlueRunner
                 null, false, null);
             ScannedTable table = DataFiles.Scan(spec);
             IDataView scored = model.Transform(DataFiles.Load(ml, table));
-            string[] lines = fossil.Model.Task == PredictionTask.Regression
+            string[] lines = fossil.IsRegression
                 ? [.. scored.GetColumn<float>("Score").Select(FormatScore)]
                 : PredictedLabels(scored, fossil);
             WriteLines(p.Output, lines);
@@ -278,12 +266,12 @@ public sealed class GlueRunner
         }
     }
 
-    static string[] PredictedLabels(IDataView scored, FossilTextClassificationTransformer fossil)
+    static string[] PredictedLabels(IDataView scored, FossilModel fossil)
     {
         if (scored.Schema.GetColumnOrNull("PredictedLabelText") is { Type: TextDataViewType })
             return [.. scored.GetColumn<string>("PredictedLabelText")];
         // A model without the MapKeyToValue step: the key's class names.
-        return [.. scored.GetColumn<uint>("PredictedLabel").Select(k => fossil.Model.LabelNames[(int)k - 1])];
+        return [.. scored.GetColumn<uint>("PredictedLabel").Select(k => fossil.ClassNames[(int)k - 1])];
     }
 
     /// <summary>How a predicted score is written: shortest round-trip form.</summary>
@@ -306,11 +294,6 @@ public sealed class GlueRunner
         return BackboneSource.HuggingFaceFolder(value);
     }
 
-    static FossilTextClassificationTransformer FindFossil(ITransformer model) =>
-        (model is FossilTextClassificationTransformer single ? [single] :
-            model is IEnumerable<ITransformer> chain ? chain.OfType<FossilTextClassificationTransformer>() : [])
-        .SingleOrDefault() ?? throw new GlueException("The model has no Fossil text model (was it saved by this runner?).");
-
     sealed class LabelValue
     {
         public string Label { get; set; } = "";
@@ -329,9 +312,8 @@ public sealed class GlueRunner
             IDataView scored = ml.Data.Cache(model.Transform(data), DataSpec.LabelColumn, "Score");
             RegressionMetrics ours = ml.Regression.Evaluate(scored, DataSpec.LabelColumn, "Score");
             float[] scores = [.. scored.GetColumn<float>("Score")], labels = [.. scored.GetColumn<float>(DataSpec.LabelColumn)];
-            EvaluationMetrics correlation = Metrics.Regression(scores, labels);
-            metrics[MetricNames.Pearson] = correlation.Pearson;
-            metrics[MetricNames.Spearman] = correlation.Spearman;
+            metrics[MetricNames.Pearson] = GlueMetrics.Pearson(scores, labels);
+            metrics[MetricNames.Spearman] = GlueMetrics.Spearman(scores, labels);
             metrics["r_squared"] = ours.RSquared;
             metrics["mse"] = ours.MeanSquaredError;
             metrics["rmse"] = ours.RootMeanSquaredError;
@@ -346,10 +328,10 @@ public sealed class GlueRunner
             MulticlassClassificationMetrics ours = ml.MulticlassClassification.Evaluate(scored, DataSpec.LabelColumn, "Score", "PredictedLabel");
             uint[] labels = [.. scored.GetColumn<uint>(DataSpec.LabelColumn)], predicted = [.. scored.GetColumn<uint>("PredictedLabel")];
             string[] predictedText = [.. scored.GetColumn<string>("PredictedLabelText")];
-            EvaluationMetrics fossilMetrics = Metrics.Classification([.. predicted.Select(k => (int)k - 1)], [.. labels.Select(k => (int)k - 1)], classes.Count);
+            var (f1, mcc) = GlueMetrics.F1AndMcc([.. predicted.Select(k => (int)k - 1)], [.. labels.Select(k => (int)k - 1)], classes.Count);
             metrics[MetricNames.Accuracy] = ours.MicroAccuracy;
-            metrics[MetricNames.F1] = fossilMetrics.F1;
-            metrics[MetricNames.Mcc] = fossilMetrics.Mcc;
+            metrics[MetricNames.F1] = f1;
+            metrics[MetricNames.Mcc] = mcc;
             metrics["macro_accuracy"] = ours.MacroAccuracy;
             metrics["log_loss"] = ours.LogLoss;
             string majority = train.Labels!.GroupBy(l => l).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).First().Key;
@@ -359,13 +341,13 @@ public sealed class GlueRunner
         }
     }
 
-    static JsonObject Report(TrainSettings s, Plan plan, int epochs, int batchSize, int maxLength, double? learningRate, AdapterOptions adapter,
-        JsonNode summary, double fitSeconds, string zipPath, long zipBytes, long backboneBytes, string backboneDescription, string? backboneSha,
+    static JsonObject Report(TrainSettings s, Plan plan, int epochs, int batchSize, int maxLength,
+        JsonObject summary, double fitSeconds, string zipPath, long zipBytes, long backboneBytes, string backboneDescription, string? backboneSha,
         ScannedTable train, List<Evaluation> evaluations)
     {
         JsonArray perEpoch = summary["epochs"]?.AsArray() ?? [];
         double trainSeconds = summary["train_seconds"]!.GetValue<double>();
-        bool full = adapter.Kind == AdapterKind.FullFineTuning;
+        bool full = s.Adapter == AdapterChoice.Full;
         var report = new JsonObject
         {
             ["mode"] = plan.Mode,
@@ -373,8 +355,8 @@ public sealed class GlueRunner
             ["backbone"] = backboneDescription,
             ["backbone_sha256"] = backboneSha,
             ["adapter"] = s.Adapter.Name(),
-            ["rank"] = full ? null : adapter.Rank,
-            ["target_modules"] = full ? null : new JsonArray([.. adapter.TargetModules.Select(m => (JsonNode)m)]),
+            ["rank"] = summary["rank"]?.DeepClone(),
+            ["target_modules"] = summary["target_modules"]?.DeepClone(),
             ["trainable_parameters"] = summary["trainable_parameters"]!.DeepClone(),
             ["total_parameters"] = summary["total_parameters"]!.DeepClone(),
             ["epochs"] = epochs,
@@ -382,8 +364,8 @@ public sealed class GlueRunner
             ["best_epoch"] = summary["best_epoch"]?.DeepClone(),
             ["batch_size"] = batchSize,
             ["max_length"] = maxLength,
-            // The library's defaults when not given: 5e-4 for adapters, 3e-5 for full fine-tuning.
-            ["learning_rate"] = learningRate ?? (full ? 3e-5 : 5e-4),
+            // The learning rate the trainer used (its default when none was given).
+            ["learning_rate"] = summary["learning_rate"]!.DeepClone(),
             ["seed"] = s.Seed,
             ["train_file"] = train.Path,
             ["train_rows"] = train.Rows,
@@ -411,12 +393,12 @@ public sealed class GlueRunner
             ? new JsonObject
             {
                 ["r_squared, mse, rmse, mae"] = "ML.NET mlContext.Regression.Evaluate",
-                ["pearson, spearman"] = "Microsoft.ML.Fossil.Training.Metrics.Regression (ML.NET has no correlation evaluator)",
+                ["pearson, spearman"] = "this sample (GlueMetrics.cs; ML.NET has no correlation evaluator)",
             }
             : new JsonObject
             {
                 ["accuracy, macro_accuracy, log_loss"] = "ML.NET mlContext.MulticlassClassification.Evaluate (accuracy = MicroAccuracy)",
-                ["f1, mcc"] = "Microsoft.ML.Fossil.Training.Metrics.Classification (ML.NET has no MCC evaluator; F1 is of class '1' " +
+                ["f1, mcc"] = "this sample (GlueMetrics.cs; ML.NET has no MCC evaluator; F1 is of class '1' " +
                               "- the second class - for two classes, macro-averaged otherwise)",
             };
         report["validation"] = new JsonArray([.. evaluations.Select(e =>

@@ -1,14 +1,15 @@
-using Microsoft.ML.Fossil.Checkpoints;
 using Microsoft.ML.Fossil.MLNetInternals;
 
 namespace Microsoft.ML.Fossil;
 
 /// <summary>
+/// Everything Microsoft.ML.Fossil adds to an <see cref="MLContext"/>:
 /// <c>mlContext.MulticlassClassification.Trainers.FossilTextClassification(...)</c> and
-/// <c>mlContext.Regression.Trainers.FossilSentenceSimilarity(...)</c>, each with simple parameters
-/// or an Options object, as ML.NET's own trainers.
+/// <c>mlContext.Regression.Trainers.FossilSentenceSimilarity(...)</c> (each with simple parameters or an Options
+/// object, as ML.NET's own trainers), <c>mlContext.Model.SaveAtomically(...)</c>, and
+/// <c>mlContext.SetFossilSettings(...)</c>.
 /// </summary>
-public static class FossilCatalog
+public static partial class FossilCatalog
 {
     /// <summary>Fine-tunes a pretrained transformer with FOSSIL adapters to classify one sentence or a sentence pair.</summary>
     /// <param name="catalog">The multiclass trainers catalog.</param>
@@ -31,9 +32,9 @@ public static class FossilCatalog
         string scoreColumnName = "Score",
         string predictedLabelColumnName = "PredictedLabel",
         BackboneSource? backbone = null,
-        int rank = 64,
-        int batchSize = 32,
-        int epochs = 3,
+        int rank = FossilDefaults.FossilRank,
+        int batchSize = FossilDefaults.BatchSize,
+        int epochs = FossilDefaults.Epochs,
         double? learningRate = null,
         IDataView? validationSet = null) =>
         catalog.FossilTextClassification(new FossilTextClassificationTrainer.Options
@@ -78,9 +79,9 @@ public static class FossilCatalog
         string sentence2ColumnName = "Sentence2",
         string scoreColumnName = "Score",
         BackboneSource? backbone = null,
-        int rank = 64,
-        int batchSize = 32,
-        int epochs = 3,
+        int rank = FossilDefaults.FossilRank,
+        int batchSize = FossilDefaults.BatchSize,
+        int epochs = FossilDefaults.Epochs,
         double? learningRate = null,
         IDataView? validationSet = null) =>
         catalog.FossilSentenceSimilarity(new FossilSentenceSimilarityTrainer.Options

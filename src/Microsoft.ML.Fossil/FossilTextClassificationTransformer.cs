@@ -1,138 +1,104 @@
+using Microsoft.ML;
 using Microsoft.ML.Data;
-using Microsoft.ML.Fossil.Checkpoints;
+using System.Text.Json.Nodes;
+using Microsoft.ML.Fossil.MLNet;
 using Microsoft.ML.Fossil.MLNetInternals;
-using Microsoft.ML.Fossil.Training;
+using Microsoft.ML.Runtime;
+
+[assembly: LoadableClass(typeof(Microsoft.ML.Fossil.FossilTextClassificationTransformer), typeof(Microsoft.ML.Fossil.MLNetInternals.FossilLoader<Microsoft.ML.Fossil.FossilTextClassificationTransformer>),
+    null, typeof(SignatureLoadModel), "Fossil Text Classification", Microsoft.ML.Fossil.FossilTextClassificationTransformer.LoaderSignature)]
 
 namespace Microsoft.ML.Fossil;
 
 /// <summary>
-/// A fitted FOSSIL (or LoRA / fully fine-tuned) text model as an ML.NET transformer. Appends
-/// <c>Score</c> (class probabilities with the class names as slot names, or the similarity value)
-/// and, for classification, <c>PredictedLabel</c> (a key over the training labels). Saves with
-/// <c>mlContext.Model.Save</c> as a compact model (adapters and head; the frozen backbone is
-/// referenced by source and SHA-256) and loads with <c>mlContext.Model.Load</c>.
+/// A fitted text classifier (FOSSIL, LoRA or fully fine-tuned) as an ML.NET transformer. Appends <c>Score</c>
+/// (class probabilities, with the class names as slot names) and <c>PredictedLabel</c> (a key over the training
+/// labels). Saves with <c>mlContext.Model.Save</c> as a compact model (adapters and head; the frozen backbone is
+/// referenced by source and SHA-256) and loads with <c>mlContext.Model.Load</c>. Saving never changes the model, so
+/// it may run while other threads predict; a model loaded and saved again keeps everything.
 /// </summary>
-public sealed class FossilTextClassificationTransformer : ITransformer, IDisposable
+public sealed class FossilTextClassificationTransformer : ITransformer, IDisposable, ILoadableFossilComponent<FossilTextClassificationTransformer>
 {
     internal const string LoaderSignature = "FossilTextTransformer";
-    internal static readonly FossilModelVersion Version = new(
+    static readonly FossilModelVersion FormatVersion = new(
         modelSignature: "FOSSILTX",
         verWrittenCur: 0x00010001, // 1.1: compact model format 1
         verReadableCur: 0x00010001,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature);
 
-    readonly ScoringColumns columns;
-    bool disposed;
+    internal FossilTextClassificationTransformer(FossilTransformerCore core) => Core = core;
 
-    internal FossilTextClassificationTransformer(FineTunedModel model, ScoringColumns columns, bool embedBackbone, int batchSize)
-    {
-        Model = model;
-        this.columns = columns;
-        EmbedBackbone = embedBackbone;
-        BatchSize = batchSize;
-    }
+    internal FossilTransformerCore Core { get; }
 
-    /// <summary>The fine-tuned network, tokenizer and labels (training summary included).</summary>
-    public FineTunedModel Model { get; }
-
-    /// <summary>Whether <c>Save</c> embeds the backbone's weights (a self-contained, larger file).</summary>
-    public bool EmbedBackbone { get; set; }
-
-    /// <summary>Rows per forward pass in <see cref="Transform"/>.</summary>
-    public int BatchSize { get; set; }
-
-    /// <summary>The sentence column.</summary>
-    public string SentenceColumnName => columns.Text1;
+    /// <summary>The (first) sentence column read.</summary>
+    public string Sentence1ColumnName => Core.Columns.Text1;
 
     /// <summary>The second sentence column of pair tasks, or null.</summary>
-    public string? Sentence2ColumnName => columns.Text2;
+    public string? Sentence2ColumnName => Core.Columns.Text2;
+
+    /// <summary>The class-probability column written.</summary>
+    public string ScoreColumnName => Core.Columns.Score;
+
+    /// <summary>The predicted-label key column written.</summary>
+    public string PredictedLabelColumnName => Core.Columns.PredictedLabel;
+
+    /// <summary>The class names, in key order (key 1 is the first).</summary>
+    public IReadOnlyList<string> ClassNames => Core.Definition.LabelNames;
+
+    /// <summary>SHA-256 of the frozen backbone's weights, which the model finds its backbone by.</summary>
+    public string BackboneSha256 => Core.Definition.Backbone.Sha256 ?? "";
+
+    /// <summary>
+    /// The training run as recorded in the model (a copy): seconds, epochs with their loss and validation metrics,
+    /// the best epoch, parameter counts, the adapter and its learning rate. Null for a model that was saved without one.
+    /// </summary>
+    public JsonObject? TrainingSummary => Core.Definition.TrainingSummaryJson is { } json ? JsonNode.Parse(json)!.AsObject() : null;
+
+    /// <summary>Whether saving embeds the backbone's weights and tokenizer (a self-contained file as large as the backbone).</summary>
+    public bool EmbedBackbone
+    {
+        get => Core.EmbedBackbone;
+        set => Core.EmbedBackbone = value;
+    }
+
+    /// <summary>Rows per forward pass in <see cref="Transform"/>.</summary>
+    public int BatchSize
+    {
+        get => Core.BatchSize;
+        set => Core.BatchSize = value;
+    }
 
     /// <inheritdoc />
     public bool IsRowToRowMapper => true;
 
     /// <inheritdoc />
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
-    {
-        ArgumentNullException.ThrowIfNull(inputSchema);
-        return new ScoringRowMapper(inputSchema, Model, columns).OutputSchema;
-    }
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => Core.GetOutputSchema(inputSchema);
 
     /// <inheritdoc />
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
-    {
-        ArgumentNullException.ThrowIfNull(inputSchema);
-        ObjectDisposedException.ThrowIf(disposed, this);
-        return new ScoringRowMapper(inputSchema, Model, columns);
-    }
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => Core.GetRowToRowMapper(inputSchema);
 
     /// <summary>Scores <paramref name="input"/> lazily, in batches of <see cref="BatchSize"/> rows under inference mode.</summary>
-    public IDataView Transform(IDataView input)
-    {
-        ArgumentNullException.ThrowIfNull(input);
-        ObjectDisposedException.ThrowIf(disposed, this);
-        return new BatchedScoringDataView(input, Model, new ScoringRowMapper(input.Schema, Model, columns), BatchSize);
-    }
+    public IDataView Transform(IDataView input) => Core.Transform(input);
 
-    void ICanSaveModel.Save(ModelSaveContext ctx)
-    {
-        ObjectDisposedException.ThrowIf(disposed, this);
-        // <format>
-        //   main stream:  string Text1, string? Text2, string Score, string PredictedLabel, int BatchSize
-        //   side streams: the compact model entries (docs/model-format.md): fossil.json,
-        //                 trained.safetensors, and with EmbedBackbone backbone.safetensors + tokenizer.*
-        // </format>
-        FossilModelWriter writer = FossilModelWriter.Begin(ctx, Version);
-        writer.WriteString(columns.Text1);
-        writer.WriteStringOrNull(columns.Text2);
-        writer.WriteString(columns.Score);
-        writer.WriteString(columns.PredictedLabel);
-        writer.WriteInt32(BatchSize);
-        Model.Save(new WriterEntryStore(writer), EmbedBackbone);
-    }
-
-    internal static FossilTextClassificationTransformer Load(FossilModelReader reader)
-    {
-        string text1 = reader.ReadString();
-        string? text2 = reader.ReadStringOrNull();
-        string score = reader.ReadString();
-        string predictedLabel = reader.ReadString();
-        int batchSize = reader.ReadInt32(1, 1 << 20);
-        FineTunedModel model = FineTunedModel.Load(new ReaderEntryStore(reader));
-        var columns = new ScoringColumns(text1, text2, score, predictedLabel, model.Task, model.LabelNames);
-        return new FossilTextClassificationTransformer(model, columns, embedBackbone: false, batchSize);
-    }
+    void ICanSaveModel.Save(ModelSaveContext ctx) => Core.Save(ctx, FormatVersion);
 
     /// <summary>Releases the network's native memory.</summary>
-    public void Dispose()
-    {
-        if (disposed) return;
-        disposed = true;
-        Model.Dispose();
-    }
+    public void Dispose() => Core.Dispose();
 
-    sealed class WriterEntryStore(FossilModelWriter writer) : IModelEntryStore
-    {
-        public void Write(string name, byte[] content) => writer.SaveBytesStream(name, content);
-        public byte[]? Read(string name) => throw new NotSupportedException();
-    }
+    static FossilModelVersion ILoadableFossilComponent<FossilTextClassificationTransformer>.Version => FormatVersion;
 
-    sealed class ReaderEntryStore(FossilModelReader reader) : IModelEntryStore
+    /// <summary>Reads the model (found by ML.NET through the LoadableClass attribute above) with its context's settings and device.</summary>
+    static FossilTextClassificationTransformer ILoadableFossilComponent<FossilTextClassificationTransformer>.Load(FossilModelReader reader, IHostEnvironment env)
     {
-        public void Write(string name, byte[] content) => throw new NotSupportedException();
-
-        public byte[]? Read(string name)
+        FossilSettings settings = FossilCatalog.SettingsOf(env);
+        FossilTransformerCore core = FossilTransformerCore.Load(reader, env, settings.ForBackboneLoading(), settings.MergeAdaptersOnLoad);
+        if (core.Definition.Task != PredictionTask.Classification)
         {
-            byte[]? bytes = null;
-            reader.TryLoadBinaryStream(name, r => bytes = ReadAll(r.BaseStream));
-            return bytes;
+            core.Dispose();
+            throw new InvalidDataException("This model file holds a similarity (regression) model saved by a preview of Microsoft.ML.Fossil " +
+                                           "under the classifier's name; fit it again to save it as a FossilSentenceSimilarityTransformer.");
         }
-
-        static byte[] ReadAll(Stream stream)
-        {
-            using var buffer = new MemoryStream();
-            stream.CopyTo(buffer);
-            return buffer.ToArray();
-        }
+        return new FossilTextClassificationTransformer(core);
     }
 }

@@ -1,6 +1,4 @@
 using Microsoft.ML.Fossil.Adapters;
-using Microsoft.ML.Fossil.Checkpoints;
-using Microsoft.ML.Fossil.Modeling;
 using Microsoft.ML.Fossil.Training;
 
 namespace Microsoft.ML.Fossil;
@@ -39,7 +37,7 @@ public abstract class FossilTrainerOptions
     public int? Rank;
 
     /// <summary>FOSSIL mini: the shard width tiled along the output.</summary>
-    public int MiniRank = 1;
+    public int MiniRank = FossilDefaults.MiniRank;
 
     /// <summary>LoRA alpha (scaling alpha / r); null means equal to the rank (scaling 1).</summary>
     public double? LoraAlpha;
@@ -57,31 +55,34 @@ public abstract class FossilTrainerOptions
     public HeadKind Head = HeadKind.Default;
 
     /// <summary>Longest token sequence per row (pairs together); longer rows are truncated, never rejected.</summary>
-    public int MaxSequenceLength = 128;
+    public int MaxSequenceLength = FossilDefaults.MaxSequenceLength;
 
     /// <summary>Rows per optimisation step.</summary>
-    public int BatchSize = 32;
+    public int BatchSize = FossilDefaults.BatchSize;
 
     /// <summary>Passes over the training data.</summary>
-    public int Epochs = 3;
+    public int Epochs = FossilDefaults.Epochs;
 
     /// <summary>Peak AdamW learning rate; null means 5e-4 for adapters and 3e-5 for full fine-tuning.</summary>
     public double? LearningRate;
 
     /// <summary>Share of steps warming the learning rate up; then linear decay to zero.</summary>
-    public double WarmupRatio = 0.06;
+    public double WarmupRatio = FossilDefaults.WarmupRatio;
 
     /// <summary>AdamW weight decay (not on biases and LayerNorm weights).</summary>
-    public double WeightDecay = 0.01;
+    public double WeightDecay = FossilDefaults.WeightDecay;
 
     /// <summary>Global gradient-norm clip; 0 turns it off.</summary>
-    public double MaxGradientNorm = 1.0;
+    public double MaxGradientNorm = FossilDefaults.MaxGradientNorm;
 
     /// <summary>Stop after this many epochs without a better validation metric (0: never). Needs <see cref="ValidationSet"/>.</summary>
     public int EarlyStoppingPatience;
 
-    /// <summary>Seed of the head's initial weights, the shuffling and dropout: the same seed gives the same model.</summary>
-    public int Seed = 42;
+    /// <summary>
+    /// Seed of the head's initial weights, the shuffling and dropout: the same seed gives bit-identical weights on the
+    /// CPU. Null (the default) takes the seed of <c>new MLContext(seed)</c>, and 42 when the context has none.
+    /// </summary>
+    public int? Seed;
 
     /// <summary>Evaluated after every epoch; the best epoch's weights are kept.</summary>
     public IDataView? ValidationSet;
@@ -90,12 +91,12 @@ public abstract class FossilTrainerOptions
     public bool EmbedBackboneOnSave;
 
     /// <summary>Rows per forward pass when the fitted model transforms data.</summary>
-    public int PredictionBatchSize = 64;
+    public int PredictionBatchSize = FossilDefaults.PredictionBatchSize;
 
     /// <summary>Called after every training step and with the validation metrics after every epoch.</summary>
     public Action<TrainingProgress>? Progress;
 
-    /// <summary>Honoured between training steps.</summary>
+    /// <summary>Checked before every training step (as is <c>MLContext.CancelExecution</c>): Fit then throws <see cref="OperationCanceledException"/>.</summary>
     public CancellationToken CancellationToken;
 
     internal AdapterOptions ToAdapterOptions() => AdapterKind switch
@@ -104,26 +105,26 @@ public abstract class FossilTrainerOptions
         _ => new AdapterOptions
         {
             Kind = AdapterKind,
-            Rank = Rank ?? (AdapterKind == AdapterKind.Lora ? 8 : 64),
+            Rank = Rank ?? FossilDefaults.RankFor(AdapterKind),
             Variant = FossilVariant,
             MiniRank = MiniRank,
-            LoraAlpha = LoraAlpha ?? Rank ?? 8,
+            LoraAlpha = LoraAlpha ?? Rank ?? FossilDefaults.RankFor(AdapterKind),
             Dropout = AdapterDropout,
             TargetModules = [.. TargetModules],
             Bias = Bias,
         },
     };
 
-    internal TrainingOptions ToTrainingOptions(TorchSharp.torch.Device device) => new()
+    internal TrainingOptions ToTrainingOptions(TorchSharp.torch.Device device, int seed) => new()
     {
         Epochs = Epochs,
         BatchSize = BatchSize,
-        LearningRate = LearningRate ?? (AdapterKind == AdapterKind.FullFineTuning ? 3e-5 : 5e-4),
+        LearningRate = LearningRate ?? FossilDefaults.LearningRateFor(AdapterKind),
         WarmupRatio = WarmupRatio,
         WeightDecay = WeightDecay,
         MaxGradientNorm = MaxGradientNorm,
         EarlyStoppingPatience = EarlyStoppingPatience,
-        Seed = Seed,
+        Seed = seed,
         Device = device,
     };
 
@@ -134,12 +135,12 @@ public abstract class FossilTrainerOptions
         if (string.IsNullOrWhiteSpace(Sentence1ColumnName)) throw new ArgumentException("Sentence1ColumnName must name a column.", nameof(Sentence1ColumnName));
         if (string.IsNullOrWhiteSpace(ScoreColumnName)) throw new ArgumentException("ScoreColumnName must name a column.", nameof(ScoreColumnName));
         if (string.IsNullOrWhiteSpace(PredictedLabelColumnName)) throw new ArgumentException("PredictedLabelColumnName must name a column.", nameof(PredictedLabelColumnName));
-        if (MaxSequenceLength < Tokenization.TextEncoder.MinimumMaxLength)
-            throw new ArgumentOutOfRangeException(nameof(MaxSequenceLength), MaxSequenceLength, $"MaxSequenceLength must be at least {Tokenization.TextEncoder.MinimumMaxLength}.");
+        if (MaxSequenceLength < Tokenization.TextTokenizer.MinimumMaxLength)
+            throw new ArgumentOutOfRangeException(nameof(MaxSequenceLength), MaxSequenceLength, $"MaxSequenceLength must be at least {Tokenization.TextTokenizer.MinimumMaxLength}.");
         if (PredictionBatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(PredictionBatchSize), PredictionBatchSize, "PredictionBatchSize must be at least 1.");
         if (EarlyStoppingPatience > 0 && ValidationSet is null)
             throw new ArgumentException("EarlyStoppingPatience needs a ValidationSet.", nameof(EarlyStoppingPatience));
         ToAdapterOptions().Validate();
-        ToTrainingOptions(TorchSharp.torch.CPU).Validate();
+        ToTrainingOptions(TorchSharp.torch.CPU, Seed ?? FossilDefaults.Seed).Validate();
     }
 }

@@ -8,7 +8,7 @@ namespace Microsoft.ML.Fossil.Adapters;
 /// A frozen linear layer (<c>base_layer</c>, state-dict names as PEFT) with a trainable adapter
 /// beside it. Subclasses supply the adapter's forward branch, its delta weight and merge/unmerge.
 /// </summary>
-public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
+internal abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // PEFT / Hugging Face names
     /// <summary>The wrapped layer, y0 = x W^T + b with W [out, in].</summary>
@@ -35,8 +35,15 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     /// <summary>Output width.</summary>
     public long OutFeatures { get; }
 
-    /// <summary>Whether the adapter's weights are currently folded into the base weight.</summary>
-    public bool Merged { get; private set; }
+    /// <summary>Whether the layer computes with its merged weight W + dW.</summary>
+    public bool Merged => mergedWeight is not null;
+
+    /// <summary>
+    /// W + dW [out, in] while merged: a tensor of this layer's own, beside the base layer's weight, which a merge
+    /// never writes (it may be shared, or mapped from a file), so unmerging is exact and a model's pretrained weights
+    /// can be read (to save them) while it serves. Not a registered parameter: merge after moving the layer to its device.
+    /// </summary>
+    Tensor? mergedWeight;
 
     /// <summary>The adapter's trainable parameters (not the base layer's).</summary>
     public abstract IReadOnlyList<Parameter> AdapterParameters { get; }
@@ -64,7 +71,10 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
         return ComputeDeltaWeight(base_layer.weight!).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Folds the adapter into the base weight: the layer then costs exactly a plain linear layer.</summary>
+    /// <summary>
+    /// Folds the adapter into a merged weight W + dW: the layer then costs exactly a plain linear layer. The base
+    /// weight is left as it is.
+    /// </summary>
     public void Merge()
     {
         if (Merged) return;
@@ -72,28 +82,25 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         Tensor weight = base_layer.weight!;
-        Tensor merged = MergedWeight(weight);
+        Tensor merged = MergedWeight(weight).to(weight.dtype).contiguous();
         if (!merged.isfinite().all().item<bool>())
             throw new InvalidOperationException("Merging would put non-finite values into the weights; the adapter is broken.");
-        weight.copy_(merged);
-        Merged = true;
+        mergedWeight = merged.DetachFromDisposeScope();
     }
 
-    /// <summary>Restores the base weight from a merged layer.</summary>
+    /// <summary>Goes back to the base weight plus the adapter branch (exact: the base weight never changed) and frees the merged weight.</summary>
     public void Unmerge()
     {
-        if (!Merged) return;
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        Tensor weight = base_layer.weight!;
-        weight.copy_(UnmergedWeight(weight));
-        Merged = false;
+        if (mergedWeight is not { } merged) return;
+        mergedWeight = null;
+        merged.Dispose();
     }
 
-    /// <summary>Forward: the base layer alone when disabled or merged, else base plus adapter branch.</summary>
+    /// <summary>Forward: the base layer alone when disabled, the merged weight when merged, else base plus adapter branch.</summary>
     public override Tensor forward(Tensor input)
     {
-        if (!enabled || Merged) return base_layer.forward(input);
+        if (!enabled) return base_layer.forward(input);
+        if (mergedWeight is { } merged) return nn.functional.linear(input, merged, base_layer.bias);
         using var scope = NewDisposeScope();
         return AdaptedForward(input).MoveToOuterDisposeScope();
     }
@@ -107,9 +114,6 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
     /// <summary>W + dW; override when merging is not additive.</summary>
     protected virtual Tensor MergedWeight(Tensor weight) => weight + ComputeDeltaWeight(weight);
 
-    /// <summary>Inverse of <see cref="MergedWeight"/>.</summary>
-    protected virtual Tensor UnmergedWeight(Tensor mergedWeight) => mergedWeight - ComputeDeltaWeight(mergedWeight);
-
     /// <summary>
     /// Casts for the adapter branch as PEFT does: on CPU, half-precision adapter math runs in fp32
     /// (CPUs are slow at fp16/bf16 matmuls).
@@ -118,4 +122,11 @@ public abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
         adapterParameter.device_type == DeviceType.CPU && adapterParameter.dtype is ScalarType.Float16 or ScalarType.BFloat16
             ? ScalarType.Float32
             : adapterParameter.dtype;
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) Unmerge();
+        base.Dispose(disposing);
+    }
 }

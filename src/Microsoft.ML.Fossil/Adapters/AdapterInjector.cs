@@ -11,7 +11,7 @@ namespace Microsoft.ML.Fossil.Adapters;
 /// <param name="TrainableParameterNames">Names of the parameters left trainable.</param>
 /// <param name="TrainableParameters">Number of trainable scalars.</param>
 /// <param name="TotalParameters">Number of scalars in the whole model, adapters included.</param>
-public sealed record AdapterReport(
+internal sealed record AdapterReport(
     IReadOnlyList<string> AdaptedModules,
     IReadOnlyList<string> TrainableParameterNames,
     long TrainableParameters,
@@ -31,7 +31,7 @@ public sealed record AdapterReport(
 /// adapter layer, swap it in, and leave only the adapters (plus modules to save and the chosen
 /// biases) trainable.
 /// </summary>
-public static class AdapterInjector
+internal static class AdapterInjector
 {
     /// <summary>
     /// Adapts <paramref name="model"/> in place per <paramref name="options"/> and freezes everything else.
@@ -114,7 +114,8 @@ public static class AdapterInjector
 
     /// <summary>
     /// The wrapped model's own weights under their original names (<c>x.base_layer.weight</c> becomes
-    /// <c>x.weight</c>), adapters left out: the base model as it was before <see cref="Apply"/>, when unmerged.
+    /// <c>x.weight</c>), adapters left out: the base model as it was before <see cref="Apply"/>, merged or not
+    /// (merging never writes the base weights). Read-only use: the tensors are the model's own.
     /// </summary>
     public static Dictionary<string, Tensor> BaseStateDict(nn.Module model)
     {

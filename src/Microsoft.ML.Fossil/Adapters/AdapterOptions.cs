@@ -3,41 +3,8 @@ using System.Text.Json.Nodes;
 
 namespace Microsoft.ML.Fossil.Adapters;
 
-/// <summary>Which parameters a fine-tuning run trains.</summary>
-public enum AdapterKind
-{
-    /// <summary>FOSSIL (MiSS) shard adapters on the target linear layers.</summary>
-    Fossil,
-    /// <summary>LoRA low-rank adapters on the target linear layers (the baseline).</summary>
-    Lora,
-    /// <summary>No adapters: every parameter of the model is trained.</summary>
-    FullFineTuning,
-}
-
-/// <summary>FOSSIL's variants, as PEFT's MiSS <c>init_weights</c> selects them.</summary>
-public enum FossilVariant
-{
-    /// <summary>One shard D[r, out] per layer; the output gains (sum of r-wide input chunks) @ D.</summary>
-    Default,
-    /// <summary>A shard D[r, mini_r] tiled out / mini_r times along the output: even fewer parameters.</summary>
-    Mini,
-    /// <summary>Block-affine: B[out / r, r, r] acting on the r x r blocks of W (dW_ij = W_ij B_i + B_i); slower, more memory.</summary>
-    Bat,
-}
-
-/// <summary>Which biases are trained besides the adapters (PEFT's <c>bias</c>).</summary>
-public enum AdapterBias
-{
-    /// <summary>No bias is trained (PEFT "none").</summary>
-    None,
-    /// <summary>Every bias of the model is trained (PEFT "all").</summary>
-    All,
-    /// <summary>Only the biases of adapted layers are trained (PEFT "MiSS_only" / "lora_only").</summary>
-    AdapterOnly,
-}
-
 /// <summary>How LoRA's matrices start (PEFT's <c>init_lora_weights</c>).</summary>
-public enum LoraInit
+internal enum LoraInit
 {
     /// <summary>A kaiming-uniform (a = sqrt 5), B zeros: the adapted model starts equal to the base model.</summary>
     Default,
@@ -49,7 +16,7 @@ public enum LoraInit
 /// Adapter configuration: the kind, its rank and targets. Serialises to a PEFT-style
 /// <c>adapter_config.json</c> (PEFT field names where PEFT has the field).
 /// </summary>
-public sealed class AdapterOptions
+internal sealed class AdapterOptions
 {
     /// <summary>PEFT's default targets for BERT and RoBERTa.</summary>
     public static readonly IReadOnlyList<string> DefaultTargetModules = ["query", "value"];
@@ -61,13 +28,13 @@ public sealed class AdapterOptions
     public AdapterKind Kind { get; set; } = AdapterKind.Fossil;
 
     /// <summary>Rank r: FOSSIL shard rows (PEFT default 64), LoRA rank (PEFT default 8).</summary>
-    public int Rank { get; set; } = 64;
+    public int Rank { get; set; } = FossilDefaults.FossilRank;
 
     /// <summary>FOSSIL variant (default, mini, bat).</summary>
     public FossilVariant Variant { get; set; } = FossilVariant.Default;
 
     /// <summary>FOSSIL mini: width of the shard that is tiled along the output (PEFT <c>mini_r</c>, default 1).</summary>
-    public int MiniRank { get; set; } = 1;
+    public int MiniRank { get; set; } = FossilDefaults.MiniRank;
 
     /// <summary>Dropout on the adapter branch's input (PEFT <c>miss_dropout</c> / <c>lora_dropout</c>).</summary>
     public double Dropout { get; set; }
@@ -88,7 +55,7 @@ public sealed class AdapterOptions
     public bool ZeroInit { get; set; } = true;
 
     /// <summary>LoRA: alpha; the update is scaled by alpha / r (or alpha / sqrt r with <see cref="UseRsLora"/>).</summary>
-    public double LoraAlpha { get; set; } = 8;
+    public double LoraAlpha { get; set; } = FossilDefaults.LoraRank;
 
     /// <summary>LoRA: rank-stabilised scaling alpha / sqrt(r).</summary>
     public bool UseRsLora { get; set; }
@@ -97,11 +64,11 @@ public sealed class AdapterOptions
     public LoraInit LoraInit { get; set; } = LoraInit.Default;
 
     /// <summary>FOSSIL with PEFT's defaults (r = 64 on query and value).</summary>
-    public static AdapterOptions ForFossil(int rank = 64, FossilVariant variant = FossilVariant.Default) =>
+    public static AdapterOptions ForFossil(int rank = FossilDefaults.FossilRank, FossilVariant variant = FossilVariant.Default) =>
         new() { Kind = AdapterKind.Fossil, Rank = rank, Variant = variant };
 
     /// <summary>LoRA with the LoRA paper's RoBERTa setting (r = 8 on query and value, alpha = 8).</summary>
-    public static AdapterOptions ForLora(int rank = 8, double alpha = 8) =>
+    public static AdapterOptions ForLora(int rank = FossilDefaults.LoraRank, double alpha = FossilDefaults.LoraRank) =>
         new() { Kind = AdapterKind.Lora, Rank = rank, LoraAlpha = alpha };
 
     /// <summary>Full fine-tuning: no adapters, every parameter trained.</summary>
@@ -189,8 +156,8 @@ public sealed class AdapterOptions
         {
             case "MISS" or "BONE" or "FOSSIL":
                 options.Kind = AdapterKind.Fossil;
-                options.Rank = json["r"]?.GetValue<int>() ?? 64;
-                options.MiniRank = json["mini_r"]?.GetValue<int>() ?? 1;
+                options.Rank = json["r"]?.GetValue<int>() ?? FossilDefaults.FossilRank;
+                options.MiniRank = json["mini_r"]?.GetValue<int>() ?? FossilDefaults.MiniRank;
                 options.Dropout = json["miss_dropout"]?.GetValue<double>() ?? 0;
                 JsonNode? init = json["init_weights"];
                 if (init is JsonValue value && value.TryGetValue(out string? mode))
@@ -210,8 +177,8 @@ public sealed class AdapterOptions
                 break;
             case "LORA":
                 options.Kind = AdapterKind.Lora;
-                options.Rank = json["r"]?.GetValue<int>() ?? 8;
-                options.LoraAlpha = json["lora_alpha"]?.GetValue<double>() ?? 8;
+                options.Rank = json["r"]?.GetValue<int>() ?? FossilDefaults.LoraRank;
+                options.LoraAlpha = json["lora_alpha"]?.GetValue<double>() ?? FossilDefaults.LoraRank;
                 options.Dropout = json["lora_dropout"]?.GetValue<double>() ?? 0;
                 options.UseRsLora = json["use_rslora"]?.GetValue<bool>() ?? false;
                 JsonNode? loraInit = json["init_lora_weights"];

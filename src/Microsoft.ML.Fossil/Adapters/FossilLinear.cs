@@ -10,7 +10,7 @@ namespace Microsoft.ML.Fossil.Adapters;
 /// Default / mini forward: y = x W^T + b + (sum of the r-wide chunks of pad(x)) @ D, never
 /// materialising an [out, in] delta. Bat: y = x (W + dW)^T + b with dW_ij = W_ij B_i + B_i per r x r block.
 /// </summary>
-public sealed class FossilLinear : AdaptedLinear
+internal sealed class FossilLinear : AdaptedLinear
 {
 #pragma warning disable IDE1006 // PEFT names: <layer>.miss_block
     readonly Parameter miss_block;
@@ -116,19 +116,6 @@ public sealed class FossilLinear : AdaptedLinear
         Tensor shardT = ExpandedShard().to(MathType(miss_block)).t();          // [out, r]
         long blocks = (InFeatures + Rank - 1) / Rank;
         return shardT.repeat(1, blocks).narrow(1, 0, InFeatures).to(weight.dtype);
-    }
-
-    /// <inheritdoc />
-    protected override Tensor UnmergedWeight(Tensor mergedWeight)
-    {
-        if (Variant != FossilVariant.Bat) return base.UnmergedWeight(mergedWeight);
-        // W_ij = (W'_ij - B_i)(I + B_i)^-1, the inverse in fp32.
-        long r = Rank, outBlocks = OutFeatures / r, inBlocks = InFeatures / r;
-        Tensor b = miss_block.to(ScalarType.Float32);
-        Tensor blocks = mergedWeight.to(ScalarType.Float32).reshape(outBlocks, r, inBlocks, r).permute(2, 0, 1, 3);
-        Tensor inverse = linalg.inv(eye(r, dtype: ScalarType.Float32, device: b.device) + b);
-        Tensor restored = (blocks - b).matmul(inverse);
-        return restored.permute(1, 2, 0, 3).reshape(OutFeatures, InFeatures).to(mergedWeight.dtype);
     }
 
     /// <summary>Bat's dW for W [out, in] and B [out / r, r, r]: per block (i out, j in) W_ij B_i + B_i.</summary>

@@ -8,7 +8,7 @@ namespace Microsoft.ML.Fossil.Adapters;
 /// LoRA on one linear layer, as PEFT's lora.Linear: y = x W^T + b + scaling * B(A(dropout(x))),
 /// A = <c>lora_A</c> [r, in], B = <c>lora_B</c> [out, r], scaling = alpha / r (or alpha / sqrt r).
 /// </summary>
-public sealed class LoraLinear : AdaptedLinear
+internal sealed class LoraLinear : AdaptedLinear
 {
 #pragma warning disable IDE1006 // PEFT names
     readonly Linear lora_A;

@@ -7,7 +7,7 @@ namespace Microsoft.ML.Fossil.Checkpoints;
 /// there afterwards (offline included). Files are written to a temporary name and renamed, so an
 /// interrupted download never leaves a damaged file in the cache.
 /// </summary>
-public sealed class HubDownloader
+internal sealed class HubDownloader
 {
     /// <summary>Files a BERT/RoBERTa sequence classifier needs, in the order they are tried.</summary>
     static readonly string[] ConfigFiles = ["config.json"];
@@ -16,25 +16,21 @@ public sealed class HubDownloader
 
     readonly HttpClient http;
 
-    /// <summary>Hub base address; default $HF_ENDPOINT or https://huggingface.co.</summary>
+    /// <summary>Hub base address.</summary>
     public Uri Endpoint { get; }
 
-    /// <summary>Cache root; default $FOSSIL_CACHE, else ~/.cache/microsoft-ml-fossil/hub.</summary>
+    /// <summary>Cache root.</summary>
     public string CacheDirectory { get; }
 
-    /// <summary>Creates a downloader.</summary>
-    public HubDownloader(string? cacheDirectory = null, Uri? endpoint = null, HttpClient? httpClient = null)
+    /// <summary>Creates a downloader for <paramref name="endpoint"/> caching into <paramref name="cacheDirectory"/> (both chosen at the edge, see FossilSettings).</summary>
+    public HubDownloader(string cacheDirectory, Uri endpoint, HttpClient? httpClient = null)
     {
-        Endpoint = endpoint ?? new Uri(Environment.GetEnvironmentVariable("HF_ENDPOINT") is { Length: > 0 } e ? e : "https://huggingface.co");
-        CacheDirectory = cacheDirectory ?? DefaultCacheDirectory();
+        ArgumentException.ThrowIfNullOrWhiteSpace(cacheDirectory);
+        ArgumentNullException.ThrowIfNull(endpoint);
+        Endpoint = endpoint;
+        CacheDirectory = cacheDirectory;
         http = httpClient ?? new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
     }
-
-    /// <summary>The default cache root.</summary>
-    public static string DefaultCacheDirectory() =>
-        Environment.GetEnvironmentVariable("FOSSIL_CACHE") is { Length: > 0 } dir
-            ? dir
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "microsoft-ml-fossil", "hub");
 
     /// <summary>The folder where <paramref name="modelId"/> at <paramref name="revision"/> is cached.</summary>
     public string FolderFor(string modelId, string revision = "main")

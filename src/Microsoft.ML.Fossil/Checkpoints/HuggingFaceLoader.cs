@@ -12,7 +12,7 @@ namespace Microsoft.ML.Fossil.Checkpoints;
 /// its shape, and every checkpoint tensor must be either used or a known extra (a task head, an
 /// old <c>position_ids</c> buffer).
 /// </summary>
-public static class HuggingFaceLoader
+internal static class HuggingFaceLoader
 {
     /// <summary>The Hugging Face configuration file name.</summary>
     public const string ConfigFileName = "config.json";
@@ -40,7 +40,7 @@ public static class HuggingFaceLoader
     /// </summary>
     /// <exception cref="FileNotFoundException">The folder does not exist or holds none of the weight files.</exception>
     /// <exception cref="InvalidDataException">A weight file or index is corrupt, inconsistent, or (for pickles) holds anything but tensors.</exception>
-    public static Dictionary<string, Tensor> ReadStateDict(string folder) => ReadStateDict(folder, out _);
+    public static Dictionary<string, Tensor> ReadStateDict(string folder, bool mapWeightFiles = true) => ReadStateDict(folder, mapWeightFiles, out _);
 
     /// <summary>
     /// Builds an encoder from a Hugging Face folder: reads <c>config.json</c> and the weights,
@@ -59,29 +59,31 @@ public static class HuggingFaceLoader
     /// True: any missing or unexpected tensor fails the load. False: missing tensors are left
     /// initialised and unexpected ones ignored (both reported). Misshaped tensors always fail.
     /// </param>
+    /// <param name="mapWeightFiles">Map safetensors files copy-on-write instead of reading them into memory.</param>
     /// <exception cref="FileNotFoundException">The folder, <c>config.json</c> or the weights are missing.</exception>
     /// <exception cref="NotSupportedException"><c>config.json</c> describes a model this library does not implement.</exception>
     /// <exception cref="CheckpointMismatchException">The weights do not fit the configured encoder; the message lists every problem.</exception>
     /// <exception cref="InvalidDataException">A file is corrupt, or a pickle holds non-tensor objects.</exception>
-    public static EncoderModel LoadEncoder(string folder, bool? addPoolingLayer = null, bool strict = true) =>
-        LoadEncoder(folder, out _, addPoolingLayer, strict);
+    public static EncoderModel LoadEncoder(string folder, bool? addPoolingLayer = null, bool strict = true, bool mapWeightFiles = true) =>
+        LoadEncoder(folder, out _, addPoolingLayer, strict, mapWeightFiles);
 
     /// <summary>
-    /// <see cref="LoadEncoder(string, bool?, bool)"/> that also returns what the load did: tensors
+    /// <see cref="LoadEncoder(string, bool?, bool, bool)"/> that also returns what the load did: tensors
     /// copied, tensors left initialised and checkpoint tensors ignored (names after normalisation,
     /// e.g. <c>lm_head.dense.weight</c>, <c>embeddings.position_ids</c>).
     /// </summary>
     /// <param name="folder">The model folder.</param>
     /// <param name="report">What was loaded, left initialised and ignored.</param>
-    /// <param name="addPoolingLayer">See <see cref="LoadEncoder(string, bool?, bool)"/>.</param>
-    /// <param name="strict">See <see cref="LoadEncoder(string, bool?, bool)"/>.</param>
-    public static EncoderModel LoadEncoder(string folder, out StateDictLoadReport report, bool? addPoolingLayer = null, bool strict = true)
+    /// <param name="addPoolingLayer">See <see cref="LoadEncoder(string, bool?, bool, bool)"/>.</param>
+    /// <param name="strict">See <see cref="LoadEncoder(string, bool?, bool, bool)"/>.</param>
+    /// <param name="mapWeightFiles">Map safetensors files copy-on-write instead of reading them into memory.</param>
+    public static EncoderModel LoadEncoder(string folder, out StateDictLoadReport report, bool? addPoolingLayer = null, bool strict = true, bool mapWeightFiles = true)
     {
         ArgumentException.ThrowIfNullOrEmpty(folder);
         RequireFolder(folder);
         EncoderConfig config = ReadConfig(Path.Combine(folder, ConfigFileName));
 
-        Dictionary<string, Tensor> stored = ReadStateDict(folder, out string source);
+        Dictionary<string, Tensor> stored = ReadStateDict(folder, mapWeightFiles, out string source);
         try
         {
             Dictionary<string, Tensor> weights = Normalise(stored, config.Family, source);
@@ -147,7 +149,7 @@ public static class HuggingFaceLoader
         return result;
     }
 
-    static Dictionary<string, Tensor> ReadStateDict(string folder, out string source)
+    static Dictionary<string, Tensor> ReadStateDict(string folder, bool mapWeightFiles, out string source)
     {
         ArgumentException.ThrowIfNullOrEmpty(folder);
         RequireFolder(folder);
@@ -160,9 +162,9 @@ public static class HuggingFaceLoader
         using var scope = NewDisposeScope();
         Dictionary<string, Tensor> result = Path.GetFileName(found) switch
         {
-            SafetensorsFileName => CheckpointFiles.ReadSafetensors(found, FossilBackbones.MapWeightFiles),
+            SafetensorsFileName => CheckpointFiles.ReadSafetensors(found, mapWeightFiles),
             PyTorchFileName => CheckpointFiles.ReadPyTorch(found),
-            SafetensorsIndexFileName => ReadSharded(folder, found, shard => CheckpointFiles.ReadSafetensors(shard, FossilBackbones.MapWeightFiles)),
+            SafetensorsIndexFileName => ReadSharded(folder, found, shard => CheckpointFiles.ReadSafetensors(shard, mapWeightFiles)),
             _ => ReadSharded(folder, found, CheckpointFiles.ReadPyTorch),
         };
         foreach (Tensor tensor in result.Values) tensor.MoveToOuterDisposeScope();

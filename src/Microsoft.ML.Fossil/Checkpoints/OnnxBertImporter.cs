@@ -23,7 +23,7 @@ namespace Microsoft.ML.Fossil.Checkpoints;
 /// from the graph itself: tensor shapes, the attention reshapes, the LayerNorm epsilon and the
 /// feed-forward activation. Only float32 weights stored inside the model file are supported.
 /// </remarks>
-public static class OnnxBertImporter
+internal static class OnnxBertImporter
 {
     const string Source = "ONNX model";
 

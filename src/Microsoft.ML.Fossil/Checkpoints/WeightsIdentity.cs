@@ -11,7 +11,7 @@ namespace Microsoft.ML.Fossil.Checkpoints;
 /// they came from safetensors, a PyTorch checkpoint or an ONNX export. Used to find and verify the
 /// frozen backbone that a compact model file refers to.
 /// </summary>
-public static class WeightsIdentity
+internal static class WeightsIdentity
 {
     /// <summary>
     /// SHA-256 over every tensor in ordinal name order: its name, its shape and the SHA-256 of its

@@ -113,40 +113,6 @@ internal static class ClassificationOutput
                 .. ScoreSetShapes(),
             ]);
 
-    /// <summary>Softmax of <paramref name="logits"/> into <paramref name="probabilities"/> (numerically stable).</summary>
-    /// <param name="logits">Raw class scores.</param>
-    /// <param name="probabilities">Destination, same length.</param>
-    public static void Softmax(ReadOnlySpan<float> logits, Span<float> probabilities)
-    {
-        if (probabilities.Length != logits.Length)
-            throw new ArgumentException("Destination length differs from source length.", nameof(probabilities));
-        if (logits.Length == 0) return;
-        float max = float.NegativeInfinity;
-        foreach (float v in logits) max = Math.Max(max, v);
-        double sum = 0;
-        for (int i = 0; i < logits.Length; i++)
-        {
-            float e = MathF.Exp(logits[i] - max);
-            probabilities[i] = e;
-            sum += e;
-        }
-        float inverse = (float)(1.0 / sum);
-        for (int i = 0; i < probabilities.Length; i++) probabilities[i] *= inverse;
-    }
-
-    /// <summary>
-    /// The 1-based key of the largest score (the first one on ties), or 0 (missing) when there is
-    /// no score that is not NaN.
-    /// </summary>
-    /// <param name="scores">Scores or probabilities.</param>
-    public static uint ArgMaxKey(ReadOnlySpan<float> scores)
-    {
-        int best = -1;
-        for (int i = 0; i < scores.Length; i++)
-            if (!float.IsNaN(scores[i]) && (best < 0 || scores[i] > scores[best])) best = i;
-        return (uint)(best + 1);
-    }
-
     static void AddScoreSetAnnotations(DataViewSchema.Annotations.Builder annotations, uint scoreColumnSetId, string valueKind)
     {
         annotations.Add(AnnotationKinds.ScoreColumnSetId, AnnotationUtils.ScoreColumnSetIdType, (ref uint value) => value = scoreColumnSetId);

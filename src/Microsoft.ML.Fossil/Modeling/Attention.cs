@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Fossil.Modeling;
 
 /// <summary>Self-attention followed by its output block (<c>layer.N.attention</c>).</summary>
-public sealed class Attention : nn.Module<Tensor, Tensor, Tensor>
+internal sealed class Attention : nn.Module<Tensor, Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // Hugging Face names
     [ComponentName(Name = "self")]

@@ -4,20 +4,11 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Fossil.Modeling;
 
-/// <summary>How a sequence is reduced to one vector before the classifier.</summary>
-public enum HeadKind
-{
-    /// <summary>The family's Hugging Face head: RoBERTa's dense+tanh+out_proj on &lt;s&gt;, BERT's pooler + classifier.</summary>
-    Default,
-    /// <summary>Mean of the token states under the attention mask, then a linear classifier (sentence-transformers style).</summary>
-    MeanPooling,
-}
-
 /// <summary>
 /// Hugging Face's RobertaClassificationHead (<c>classifier.dense</c>, <c>classifier.out_proj</c>):
 /// dropout, dense, tanh, dropout, out_proj on the first token's state.
 /// </summary>
-public sealed class RobertaClassificationHead : nn.Module<Tensor, Tensor>
+internal sealed class RobertaClassificationHead : nn.Module<Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // Hugging Face names
     internal nn.Module<Tensor, Tensor> dense;

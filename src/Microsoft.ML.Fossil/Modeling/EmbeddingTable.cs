@@ -15,7 +15,7 @@ namespace Microsoft.ML.Fossil.Modeling;
 /// padded position reach the loss (attention masks it, the heads skip it), so that row gets no
 /// gradient here either.
 /// </remarks>
-public sealed class EmbeddingTable : nn.Module<Tensor, Tensor>
+internal sealed class EmbeddingTable : nn.Module<Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // state-dict name
     Parameter weight;

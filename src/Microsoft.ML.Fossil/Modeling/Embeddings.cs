@@ -8,7 +8,7 @@ namespace Microsoft.ML.Fossil.Modeling;
 /// Word + position + token-type embeddings, LayerNorm, dropout. Field names are the Hugging Face
 /// state-dict names (<c>embeddings.word_embeddings.weight</c>, ...).
 /// </summary>
-public sealed class Embeddings : nn.Module<Tensor, Tensor, Tensor>
+internal sealed class Embeddings : nn.Module<Tensor, Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // Hugging Face names
     readonly EmbeddingTable word_embeddings;

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Fossil.Modeling;
 
 /// <summary>The stack of transformer layers (<c>encoder.layer.0</c> ... <c>encoder.layer.N-1</c>).</summary>
-public sealed class Encoder : nn.Module<Tensor, Tensor, Tensor>
+internal sealed class Encoder : nn.Module<Tensor, Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // Hugging Face names
     readonly ModuleList<EncoderLayer> layer;

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace Microsoft.ML.Fossil.Modeling;
 
 /// <summary>The two encoder families this library implements; they differ in embeddings, head and tokenizer.</summary>
-public enum EncoderFamily
+internal enum EncoderFamily
 {
     /// <summary>BERT and its distillations (MiniLM, ...): absolute positions from 0, token types, WordPiece.</summary>
     Bert,
@@ -16,7 +16,7 @@ public enum EncoderFamily
 /// A Hugging Face <c>config.json</c> for a BERT-family encoder. Property names are the
 /// Hugging Face field names, so the file round-trips.
 /// </summary>
-public sealed class EncoderConfig
+internal sealed class EncoderConfig
 {
     /// <summary>Hugging Face <c>model_type</c>: bert, roberta, xlm-roberta, camembert.</summary>
     [JsonPropertyName("model_type")] public string ModelType { get; set; } = "bert";

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Fossil.Modeling;
 
 /// <summary>One transformer layer (<c>encoder.layer.N</c>): attention, then the feed-forward block.</summary>
-public sealed class EncoderLayer : nn.Module<Tensor, Tensor, Tensor>
+internal sealed class EncoderLayer : nn.Module<Tensor, Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // Hugging Face names
     readonly Attention attention;

@@ -7,7 +7,7 @@ namespace Microsoft.ML.Fossil.Modeling;
 /// A BERT-family encoder as Hugging Face's <c>BertModel</c> / <c>RobertaModel</c> builds it:
 /// <c>embeddings</c>, <c>encoder</c> and (optionally) <c>pooler</c>, with the same state-dict names.
 /// </summary>
-public sealed class EncoderModel : nn.Module<Tensor, Tensor, Tensor, Tensor>
+internal sealed class EncoderModel : nn.Module<Tensor, Tensor, Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // Hugging Face names
     readonly Embeddings embeddings;
@@ -47,19 +47,19 @@ public sealed class EncoderModel : nn.Module<Tensor, Tensor, Tensor, Tensor>
     /// </summary>
     /// <param name="config">The Hugging Face configuration.</param>
     /// <param name="addPoolingLayer">Whether to create BERT's <c>pooler</c>.</param>
-    /// <param name="stateDict">Name -> tensor, names relative to the encoder; see <see cref="Checkpoints.StateDictLoader.Load"/>.</param>
+    /// <param name="stateDict">Name -> tensor, names relative to the encoder; see <see cref="StateDictLoader.Load"/>.</param>
     /// <param name="source">Names the checkpoint in errors.</param>
     /// <param name="report">What was loaded, initialised and ignored.</param>
     /// <param name="mayBeMissing">Model tensors the checkpoint may lack.</param>
     /// <param name="mayBeIgnored">Checkpoint tensors the encoder may skip.</param>
-    /// <exception cref="Checkpoints.CheckpointMismatchException">The checkpoint does not fill the encoder exactly.</exception>
+    /// <exception cref="CheckpointMismatchException">The checkpoint does not fill the encoder exactly.</exception>
     internal static EncoderModel FromStateDict(EncoderConfig config, bool addPoolingLayer, IReadOnlyDictionary<string, Tensor> stateDict,
-        string source, out Checkpoints.StateDictLoadReport report, Func<string, bool>? mayBeMissing = null, Func<string, bool>? mayBeIgnored = null)
+        string source, out StateDictLoadReport report, Func<string, bool>? mayBeMissing = null, Func<string, bool>? mayBeIgnored = null)
     {
         var model = new EncoderModel(config, addPoolingLayer, META);
         try
         {
-            report = Checkpoints.StateDictLoader.Load(model, stateDict, source, mayBeMissing, mayBeIgnored);
+            report = StateDictLoader.Load(model, stateDict, source, mayBeMissing, mayBeIgnored);
             if (report.LeftInitialised.Count > 0) InitializeTensors(model, report.LeftInitialised, config.InitializerRange);
             model.eval();
             return model;
@@ -120,10 +120,10 @@ public sealed class EncoderModel : nn.Module<Tensor, Tensor, Tensor, Tensor>
     {
         using var noGrad = no_grad();
         Dictionary<string, Tensor> tensors = module.state_dict();
-        Dictionary<string, nn.Module> modules = Checkpoints.StateDictLoader.ModulesByName(module);
+        Dictionary<string, nn.Module> modules = StateDictLoader.ModulesByName(module);
         foreach (string name in names)
         {
-            var (owner, attribute) = Checkpoints.StateDictLoader.OwnerOf(module, modules, name);
+            var (owner, attribute) = StateDictLoader.OwnerOf(module, modules, name);
             InitializeTensor(owner, attribute, tensors[name], initializerRange);
         }
     }

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Fossil.Modeling;
 
 /// <summary>The feed-forward expansion with its activation (<c>layer.N.intermediate</c>).</summary>
-public sealed class Intermediate : nn.Module<Tensor, Tensor>
+internal sealed class Intermediate : nn.Module<Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // Hugging Face names
     internal nn.Module<Tensor, Tensor> dense;

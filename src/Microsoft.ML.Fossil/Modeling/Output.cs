@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Fossil.Modeling;
 
 /// <summary>The feed-forward contraction with residual and LayerNorm (<c>layer.N.output</c>).</summary>
-public sealed class Output : nn.Module<Tensor, Tensor, Tensor>
+internal sealed class Output : nn.Module<Tensor, Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // Hugging Face names
     internal nn.Module<Tensor, Tensor> dense;

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Fossil.Modeling;
 
 /// <summary>BERT's pooler (<c>pooler.dense</c>): tanh(dense(hidden of the first token)).</summary>
-public sealed class Pooler : nn.Module<Tensor, Tensor>
+internal sealed class Pooler : nn.Module<Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // Hugging Face names
     internal nn.Module<Tensor, Tensor> dense;

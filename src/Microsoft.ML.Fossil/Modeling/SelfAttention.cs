@@ -7,7 +7,7 @@ namespace Microsoft.ML.Fossil.Modeling;
 /// Multi-head scaled dot-product self-attention (<c>attention.self</c>). The projections are typed
 /// as plain modules so that adapter injection can swap in an adapted layer.
 /// </summary>
-public sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor>
+internal sealed class SelfAttention : nn.Module<Tensor, Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // Hugging Face names
     internal nn.Module<Tensor, Tensor> query;

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Fossil.Modeling;
 
 /// <summary>Attention output projection with residual and LayerNorm (<c>attention.output</c>).</summary>
-public sealed class SelfOutput : nn.Module<Tensor, Tensor, Tensor>
+internal sealed class SelfOutput : nn.Module<Tensor, Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // Hugging Face names
     internal nn.Module<Tensor, Tensor> dense;

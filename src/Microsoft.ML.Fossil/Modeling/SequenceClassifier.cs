@@ -10,7 +10,7 @@ namespace Microsoft.ML.Fossil.Modeling;
 /// <c>bert.</c> or <c>roberta.</c>, the head under <c>classifier</c>. One output is regression
 /// (similarity scores), more are class logits.
 /// </summary>
-public sealed class SequenceClassifier : nn.Module<Tensor, Tensor, Tensor, Tensor>
+internal sealed class SequenceClassifier : nn.Module<Tensor, Tensor, Tensor, Tensor>
 {
     readonly Dropout dropout;
 

@@ -1,34 +1,7 @@
 namespace Microsoft.ML.Fossil.Training;
 
-/// <summary>Validation metrics of one evaluation; the ones that do not apply to the task are null.</summary>
-public sealed record EvaluationMetrics
-{
-    /// <summary>Share of rows whose predicted class equals the label (classification).</summary>
-    public double? Accuracy { get; init; }
-    /// <summary>F1 of class 1 for two classes, macro-averaged F1 otherwise (classification).</summary>
-    public double? F1 { get; init; }
-    /// <summary>Matthews correlation coefficient, multi-class form (classification).</summary>
-    public double? Mcc { get; init; }
-    /// <summary>Pearson correlation of predictions and labels (regression).</summary>
-    public double? Pearson { get; init; }
-    /// <summary>Spearman rank correlation, ties averaged (regression).</summary>
-    public double? Spearman { get; init; }
-    /// <summary>Mean squared error (regression).</summary>
-    public double? MeanSquaredError { get; init; }
-    /// <summary>Mean loss over the evaluated rows.</summary>
-    public double Loss { get; init; }
-
-    /// <summary>The number that selects the best epoch (higher is better): accuracy, or Pearson for regression.</summary>
-    public double Primary => Accuracy ?? Pearson ?? -(MeanSquaredError ?? double.PositiveInfinity);
-
-    /// <inheritdoc />
-    public override string ToString() => Accuracy is not null
-        ? $"accuracy {Accuracy:F4}, F1 {F1:F4}, MCC {Mcc:F4}, loss {Loss:F4}"
-        : $"pearson {Pearson:F4}, spearman {Spearman:F4}, MSE {MeanSquaredError:F4}";
-}
-
 /// <summary>The metrics of Glue-style tasks, computed from predictions and labels.</summary>
-public static class Metrics
+internal static class Metrics
 {
     /// <summary>Accuracy, F1 and MCC of predicted classes against labels.</summary>
     public static EvaluationMetrics Classification(IReadOnlyList<int> predicted, IReadOnlyList<int> labels, int classCount, double loss = 0)

@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using Microsoft.ML.Fossil.Collation;
 using Microsoft.ML.Fossil.Modeling;
+using Microsoft.ML.Fossil.Scoring;
 using Microsoft.ML.Fossil.Tokenization;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -10,70 +12,46 @@ namespace Microsoft.ML.Fossil.Training;
 /// <summary>Tokenized rows with their labels (class index, or the value for regression).</summary>
 /// <param name="Rows">Token ids per row, special tokens included.</param>
 /// <param name="Labels">Class index as a float (classification) or the target value (regression), one per row.</param>
-public sealed record EncodedDataset(IReadOnlyList<EncodedText> Rows, IReadOnlyList<float> Labels)
+internal sealed record TokenizedDataset(IReadOnlyList<TokenizedText> Rows, IReadOnlyList<float> Labels)
 {
     /// <summary>Number of rows.</summary>
     public int Count => Rows.Count;
 }
-
-/// <summary>Progress of a run, reported after every step and after each evaluation.</summary>
-/// <param name="Epoch">1-based epoch.</param>
-/// <param name="Step">1-based step within the epoch.</param>
-/// <param name="StepsPerEpoch">Steps in one epoch.</param>
-/// <param name="Loss">Mean training loss of the epoch so far.</param>
-/// <param name="RowsPerSecond">Training throughput of the epoch so far.</param>
-/// <param name="Elapsed">Time since training started.</param>
-/// <param name="Remaining">Estimated time to the end of the last epoch (evaluation excluded).</param>
-/// <param name="Validation">Set on the report that ends an epoch with a validation set.</param>
-public sealed record TrainingProgress(int Epoch, int Step, int StepsPerEpoch, double Loss, double RowsPerSecond,
-    TimeSpan Elapsed, TimeSpan Remaining, EvaluationMetrics? Validation);
 
 /// <summary>One epoch's summary.</summary>
 /// <param name="Epoch">1-based epoch.</param>
 /// <param name="TrainLoss">Mean training loss.</param>
 /// <param name="Seconds">Wall time of the epoch's training steps.</param>
 /// <param name="Validation">Validation metrics, when a validation set was given.</param>
-public sealed record EpochSummary(int Epoch, double TrainLoss, double Seconds, EvaluationMetrics? Validation);
+internal sealed record EpochSummary(int Epoch, double TrainLoss, double Seconds, EvaluationMetrics? Validation);
 
 /// <summary>What a run did.</summary>
 /// <param name="Epochs">One summary per epoch run.</param>
 /// <param name="BestEpoch">The epoch whose weights the model holds now (the last one without validation).</param>
 /// <param name="StoppedEarly">Whether early stopping ended the run.</param>
-public sealed record TrainingResult(IReadOnlyList<EpochSummary> Epochs, int BestEpoch, bool StoppedEarly);
-
-/// <summary>Training diverged: the loss became NaN or infinite. No weights of that state are kept.</summary>
-public sealed class TrainingDivergedException : Exception
-{
-    /// <summary>Creates the exception.</summary>
-    public TrainingDivergedException(int epoch, int step, double loss)
-        : base($"Training diverged at epoch {epoch}, step {step}: the loss is {loss}. Lower the learning rate, check the labels for NaN or huge values, or enable gradient clipping.")
-    {
-        Epoch = epoch;
-        Step = step;
-        Loss = loss;
-    }
-
-    /// <summary>1-based epoch of the failing step.</summary>
-    public int Epoch { get; }
-    /// <summary>1-based step within the epoch.</summary>
-    public int Step { get; }
-    /// <summary>The non-finite loss.</summary>
-    public double Loss { get; }
-}
+internal sealed record TrainingResult(IReadOnlyList<EpochSummary> Epochs, int BestEpoch, bool StoppedEarly);
 
 /// <summary>
 /// The fine-tuning loop: length-bucketed batches with dynamic padding, AdamW with linear warm-up
 /// and decay, gradient clipping, per-epoch validation, best-epoch weights and early stopping.
 /// Only parameters with requires_grad are optimised (adapters and head after injection).
 /// </summary>
-public static class TrainingLoop
+internal static class TrainingLoop
 {
     /// <summary>Trains <paramref name="model"/> in place; on return it holds the best epoch's trainable weights.</summary>
-    public static TrainingResult Run(SequenceClassifier model, TextEncoder encoder, EncodedDataset train, EncodedDataset? validation,
-        PredictionTask task, TrainingOptions options, Action<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+    /// <param name="model">The classifier, adapters in place and only the trained parameters requiring gradients.</param>
+    /// <param name="tokenizer">The tokenizer the rows were made with (its pad id collates them; it scores validation).</param>
+    /// <param name="train">The training rows.</param>
+    /// <param name="validation">Rows scored after every epoch, or null.</param>
+    /// <param name="task">Classification or regression.</param>
+    /// <param name="options">Optimisation settings.</param>
+    /// <param name="progress">Called after every step and every validation.</param>
+    /// <param name="cancelled">Polled before every step: true stops training with <see cref="OperationCanceledException"/>.</param>
+    public static TrainingResult Run(SequenceClassifier model, TextTokenizer tokenizer, TokenizedDataset train, TokenizedDataset? validation,
+        PredictionTask task, TrainingOptions options, Action<TrainingProgress>? progress = null, Func<bool>? cancelled = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(encoder);
+        ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -119,14 +97,15 @@ public static class TrainingLoop
                 List<int[]> batches = LengthBucketBatcher.TrainingBatches(lengths, options.BatchSize, random);
                 for (int step = 1; step <= batches.Count; step++)
                 {
-                    cancellation.ThrowIfCancellationRequested();
+                    if (cancelled?.Invoke() == true) throw new OperationCanceledException("Training was cancelled.");
                     int[] rows = batches[step - 1];
                     SetLearningRate(optimizer, options.LearningRate * Schedule(globalStep, warmupSteps, totalSteps));
                     double loss;
                     using (var scope = NewDisposeScope())
                     {
-                        using TokenBatch batch = encoder.Pad([.. rows.Select(i => train.Rows[i])], device);
-                        Tensor logits = model.forward(batch.InputIds, batch.TokenTypeIds, batch.AttentionMask);
+                        TokenBatch batch = BatchCollator.Collate([.. rows.Select(i => train.Rows[i])], tokenizer.PadTokenId);
+                        using NetworkInput input = NetworkInput.From(batch, device);
+                        Tensor logits = model.forward(input.InputIds, input.TokenTypeIds, input.AttentionMask);
                         Tensor lossTensor = Loss(logits, [.. rows.Select(i => train.Labels[i])], task, device);
                         loss = lossTensor.item<float>();
                         if (!double.IsFinite(loss)) throw new TrainingDivergedException(epoch, step, loss);
@@ -147,7 +126,7 @@ public static class TrainingLoop
                     }
                 }
                 double seconds = clock.Elapsed.TotalSeconds;
-                EvaluationMetrics? metrics = validation is { Count: > 0 } ? Evaluate(model, encoder, validation, task, options.BatchSize, device) : null;
+                EvaluationMetrics? metrics = validation is { Count: > 0 } ? Evaluate(model, tokenizer, validation, task, options.BatchSize, device) : null;
                 summaries.Add(new EpochSummary(epoch, lossSum / rowsSeen, seconds, metrics));
                 if (metrics is not null)
                 {
@@ -187,59 +166,19 @@ public static class TrainingLoop
         return new TrainingResult(summaries, bestEpoch, stoppedEarly);
     }
 
-    /// <summary>Evaluates on a labelled set: loss and the task's metrics.</summary>
-    public static EvaluationMetrics Evaluate(SequenceClassifier model, TextEncoder encoder, EncodedDataset data, PredictionTask task, int batchSize, Device device)
+    /// <summary>Evaluates on a labelled set: loss and the task's metrics. Leaves the model in evaluation mode.</summary>
+    public static EvaluationMetrics Evaluate(SequenceClassifier model, TextTokenizer tokenizer, TokenizedDataset data, PredictionTask task, int batchSize, Device device)
     {
         ArgumentNullException.ThrowIfNull(data);
-        float[][] outputs = Predict(model, encoder, data.Rows, batchSize, device);
+        var scorer = new TextScorer(tokenizer, new TorchScoringNetwork(model, device, ownsNetwork: false), task);
+        float[][] outputs = scorer.Outputs(data.Rows, batchSize);
         using var scope = NewDisposeScope();
         Tensor logits = tensor(outputs.SelectMany(o => o).ToArray(), [outputs.Length, model.NumLabels]);
         double loss = Loss(logits, [.. data.Labels], task, CPU).item<float>();
         if (task == PredictionTask.Regression)
             return Metrics.Regression([.. outputs.Select(o => o[0])], data.Labels, loss);
-        int[] predicted = [.. outputs.Select(ArgMax)];
+        int[] predicted = [.. outputs.Select(o => (int)Scorer.ArgMaxKey(o) - 1)];
         return Metrics.Classification(predicted, [.. data.Labels.Select(l => (int)l)], model.NumLabels, loss);
-    }
-
-    /// <summary>
-    /// Runs the model over rows in length-sorted batches under inference mode and returns the raw
-    /// outputs (logits, or the value for regression) in the input order.
-    /// </summary>
-    public static float[][] Predict(SequenceClassifier model, TextEncoder encoder, IReadOnlyList<EncodedText> rows, int batchSize, Device device)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(encoder);
-        ArgumentNullException.ThrowIfNull(rows);
-        var results = new float[rows.Count][];
-        bool wasTraining = model.training;
-        model.eval();
-        try
-        {
-            using var inference = inference_mode();
-            foreach (int[] batchRows in LengthBucketBatcher.InferenceBatches([.. rows.Select(r => r.InputIds.Length)], batchSize))
-            {
-                using var scope = NewDisposeScope();
-                using TokenBatch batch = encoder.Pad([.. batchRows.Select(i => rows[i])], device);
-                Tensor logits = model.forward(batch.InputIds, batch.TokenTypeIds, batch.AttentionMask).to(ScalarType.Float32).cpu();
-                float[] flat = logits.data<float>().ToArray();
-                int width = model.NumLabels;
-                for (int k = 0; k < batchRows.Length; k++) results[batchRows[k]] = flat[(k * width)..((k + 1) * width)];
-            }
-        }
-        finally
-        {
-            if (wasTraining) model.train();
-        }
-        return results;
-    }
-
-    /// <summary>Index of the largest value (first on ties).</summary>
-    public static int ArgMax(float[] values)
-    {
-        ArgumentNullException.ThrowIfNull(values);
-        int best = 0;
-        for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
-        return best;
     }
 
     /// <summary>Linear warm-up to 1, then linear decay to 0 (Hugging Face's linear schedule).</summary>

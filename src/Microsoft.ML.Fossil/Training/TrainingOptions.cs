@@ -2,41 +2,32 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Fossil.Training;
 
-/// <summary>What the model predicts.</summary>
-public enum PredictionTask
-{
-    /// <summary>One of N classes; cross-entropy loss.</summary>
-    Classification,
-    /// <summary>One real number (e.g. a similarity score); mean squared error loss.</summary>
-    Regression,
-}
-
 /// <summary>Optimisation settings of a fine-tuning run.</summary>
-public sealed class TrainingOptions
+internal sealed class TrainingOptions
 {
     /// <summary>Passes over the training data.</summary>
-    public int Epochs { get; set; } = 3;
+    public int Epochs { get; set; } = FossilDefaults.Epochs;
 
     /// <summary>Rows per optimisation step.</summary>
-    public int BatchSize { get; set; } = 32;
+    public int BatchSize { get; set; } = FossilDefaults.BatchSize;
 
     /// <summary>Peak learning rate of AdamW (reached after warm-up, then decayed linearly to 0).</summary>
-    public double LearningRate { get; set; } = 5e-4;
+    public double LearningRate { get; set; } = FossilDefaults.AdapterLearningRate;
 
     /// <summary>AdamW weight decay, applied to weight matrices and adapter shards, not to biases or LayerNorm weights.</summary>
-    public double WeightDecay { get; set; } = 0.01;
+    public double WeightDecay { get; set; } = FossilDefaults.WeightDecay;
 
     /// <summary>Share of all steps spent warming the learning rate up linearly from 0.</summary>
-    public double WarmupRatio { get; set; } = 0.06;
+    public double WarmupRatio { get; set; } = FossilDefaults.WarmupRatio;
 
     /// <summary>Global gradient-norm clip; 0 or less turns clipping off.</summary>
-    public double MaxGradientNorm { get; set; } = 1.0;
+    public double MaxGradientNorm { get; set; } = FossilDefaults.MaxGradientNorm;
 
     /// <summary>Stop after this many epochs without a better validation metric; 0 turns early stopping off.</summary>
     public int EarlyStoppingPatience { get; set; }
 
     /// <summary>Seed for shuffling, dropout and new weights: the same seed gives the same weights.</summary>
-    public int Seed { get; set; } = 42;
+    public int Seed { get; set; } = FossilDefaults.Seed;
 
     /// <summary>Where to train; CPU by default.</summary>
     public Device Device { get; set; } = CPU;

@@ -178,6 +178,10 @@ internal static class BenchModels
 /// <summary>Real reviews (samples/data) as training rows and inference inputs.</summary>
 internal static class BenchData
 {
+    /// <summary>Collates <paramref name="rows"/> and makes the network's input tensors on the CPU, as the library's stages do.</summary>
+    public static NetworkInput Pad(TextTokenizer tokenizer, IReadOnlyList<TokenizedText> rows) =>
+        NetworkInput.From(Collation.BatchCollator.Collate(rows, tokenizer.PadTokenId), CPU);
+
     public static string DataFile(string name) => Path.Combine(AppContext.BaseDirectory, "data", name);
 
     /// <summary>The review sentences of a bundled TSV (first column, header skipped).</summary>
@@ -188,16 +192,16 @@ internal static class BenchData
     /// <paramref name="count"/> rows of exactly <paramref name="length"/> tokens each (reviews joined until
     /// long enough, then truncated by the encoder), so that every batch is [B, length] with no padding.
     /// </summary>
-    public static List<EncodedText> ExactLengthRows(TextEncoder encoder, int count, int length)
+    public static List<TokenizedText> ExactLengthRows(TextTokenizer encoder, int count, int length)
     {
         if (encoder.MaxLength != length) throw new ArgumentException($"The encoder's maximum length is {encoder.MaxLength}, not {length}.");
         string[] reviews = Reviews();
-        var rows = new List<EncodedText>(count);
+        var rows = new List<TokenizedText>(count);
         int next = 0;
         while (rows.Count < count)
         {
             var text = new System.Text.StringBuilder();
-            EncodedText row;
+            TokenizedText row;
             do
             {
                 text.Append(reviews[next++ % reviews.Length]).Append(' ');

@@ -116,7 +116,7 @@ internal static class InferenceWorkload
             result.ReadAndHashMs.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             bytes = [];
             GC.Collect();
-            FossilBackbones.ForgetBackboneHashes();
+            FossilSettings.Default.ForgetBackboneHashes();
             start = Stopwatch.GetTimestamp();
             keep.Add(source.Load().Encoder);
             result.LoadMs.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
@@ -181,7 +181,7 @@ internal static class InferenceWorkload
         }
     }
 
-    static double TimeForward(SequenceClassifier network, TokenBatch batch)
+    static double TimeForward(SequenceClassifier network, NetworkInput batch)
     {
         long start = Stopwatch.GetTimestamp();
         using (var inference = inference_mode())
@@ -193,10 +193,10 @@ internal static class InferenceWorkload
     static InferenceResult MeasureForward(InferenceSpec spec, EncoderModel bareEncoder, EncoderModel adaptedEncoder)
     {
         var result = new InferenceResult { Model = spec.Model, Batch = spec.Batch, Sequence = spec.Sequence };
-        TextEncoder tokenizer = spec.Model == BenchModels.MiniLm
-            ? BenchModels.Source(spec.Model, null).Load().CreateTextEncoder(spec.Sequence)
-            : TextEncoder.FromHuggingFaceFolder(spec.RobertaFolder!, spec.Sequence);
-        using TokenBatch batch = tokenizer.Pad(BenchData.ExactLengthRows(tokenizer, spec.Batch, spec.Sequence));
+        TextTokenizer tokenizer = spec.Model == BenchModels.MiniLm
+            ? BenchModels.Source(spec.Model, null).Load().CreateTokenizer(spec.Sequence)
+            : HuggingFaceTokenizers.FromFolder(spec.RobertaFolder!, spec.Sequence);
+        using NetworkInput batch = BenchData.Pad(tokenizer, BenchData.ExactLengthRows(tokenizer, spec.Batch, spec.Sequence));
         HeadKind head = BenchModels.Head(spec.Model);
         manual_seed(spec.Seed);
         using var bare = new SequenceClassifier(bareEncoder, 2, head);
@@ -244,21 +244,21 @@ internal static class InferenceWorkload
     static void MeasureBatchingHeadroom(InferenceSpec spec, SequenceClassifier bare, InferenceResult result)
     {
         int rows = new FossilTextClassificationTrainer.Options().PredictionBatchSize, sequence = spec.MlNetMaxSequenceLength;
-        TextEncoder tokenizer;
+        TextTokenizer tokenizer;
         if (spec.Model == BenchModels.MiniLm)
         {
             LoadedBackbone backbone = BenchModels.Source(spec.Model, null).Load();
-            tokenizer = backbone.CreateTextEncoder(sequence);
+            tokenizer = backbone.CreateTokenizer(sequence);
             backbone.Encoder.Dispose();
         }
         else
         {
-            tokenizer = TextEncoder.FromHuggingFaceFolder(spec.RobertaFolder!, sequence);
+            tokenizer = HuggingFaceTokenizers.FromFolder(spec.RobertaFolder!, sequence);
         }
         result.HeadroomRows = rows;
         result.HeadroomSequence = sequence;
-        using TokenBatch all = tokenizer.Pad(BenchData.ExactLengthRows(tokenizer, rows, sequence));
-        using TokenBatch one = tokenizer.Pad(BenchData.ExactLengthRows(tokenizer, 1, sequence));
+        using NetworkInput all = BenchData.Pad(tokenizer, BenchData.ExactLengthRows(tokenizer, rows, sequence));
+        using NetworkInput one = BenchData.Pad(tokenizer, BenchData.ExactLengthRows(tokenizer, 1, sequence));
         TimeForward(bare, one);
         TimeForward(bare, all);
         for (int round = 0; round < Math.Max(2, spec.Rounds); round++)
@@ -295,7 +295,7 @@ internal static class InferenceWorkload
             string zip = Path.Combine(folder, "model.zip");
             var fitted = pipeline.Fit(train);
             FossilTextClassificationTransformer trained = ((IEnumerable<ITransformer>)fitted).OfType<FossilTextClassificationTransformer>().Single();
-            result.BackboneWeightBytes = trained.Model.Network.Backbone.parameters().Sum(p => p.numel() * p.element_size());
+            result.BackboneWeightBytes = trained.Core.Network.Network.Backbone.parameters().Sum(p => p.numel() * p.element_size());
             ml.Model.Save(fitted, train.Schema, zip);
             result.ZipBytes = new FileInfo(zip).Length;
             trained.Dispose();
@@ -309,23 +309,16 @@ internal static class InferenceWorkload
 
             ITransformer Load(bool merge)
             {
-                bool before = FossilBackbones.MergeAdaptersOnLoad;
-                FossilBackbones.MergeAdaptersOnLoad = merge;
-                try
-                {
-                    return ml.Model.Load(zip, out _);
-                }
-                finally
-                {
-                    FossilBackbones.MergeAdaptersOnLoad = before;
-                }
+                var context = new MLContext(seed: 1);
+                context.SetFossilSettings(new FossilSettings { MergeAdaptersOnLoad = merge });
+                return context.Model.Load(zip, out _);
             }
             static FossilTextClassificationTransformer Fossil(ITransformer chain) =>
                 ((IEnumerable<ITransformer>)chain).OfType<FossilTextClassificationTransformer>().Single();
 
             ITransformer merged = Load(merge: true);
             FossilTextClassificationTransformer mergedFossil = Fossil(merged);
-            int[] lengths = [.. texts.Select(t => mergedFossil.Model.Encode(t).Length)];
+            int[] lengths = [.. texts.Select(t => mergedFossil.Core.Scorer.Tokenize(t).Length)];
             result.MeanTokensPerRow = lengths.Average();
             foreach (int batchSize in spec.TransformBatchSizes)
             {

@@ -57,10 +57,10 @@ internal static class ProfileWorkload
     {
         Native.TorchRuntime.EnsureLoaded();
         var result = new ProfileResult { Model = spec.Model, Batch = spec.Batch, Sequence = spec.Sequence };
-        TextEncoder tokenizer = spec.Model == BenchModels.MiniLm
-            ? BenchModels.Source(spec.Model, null).Load().CreateTextEncoder(spec.Sequence)
-            : TextEncoder.FromHuggingFaceFolder(spec.RobertaFolder!, spec.Sequence);
-        List<EncodedText> rows = BenchData.ExactLengthRows(tokenizer, spec.Batch, spec.Sequence);
+        TextTokenizer tokenizer = spec.Model == BenchModels.MiniLm
+            ? BenchModels.Source(spec.Model, null).Load().CreateTokenizer(spec.Sequence)
+            : HuggingFaceTokenizers.FromFolder(spec.RobertaFolder!, spec.Sequence);
+        List<TokenizedText> rows = BenchData.ExactLengthRows(tokenizer, spec.Batch, spec.Sequence);
         float[] labels = [.. Enumerable.Range(0, rows.Count).Select(i => (float)(i % 2))];
 
         var runners = new List<Runner>();
@@ -106,7 +106,7 @@ internal static class ProfileWorkload
         return result;
     }
 
-    static Dictionary<string, double> Step(Runner runner, TextEncoder tokenizer, List<EncodedText> rows, float[] labels)
+    static Dictionary<string, double> Step(Runner runner, TextTokenizer tokenizer, List<TokenizedText> rows, float[] labels)
     {
         var phases = new Dictionary<string, double>();
         long mark = Stopwatch.GetTimestamp();
@@ -120,7 +120,7 @@ internal static class ProfileWorkload
         runner.Network.train(runner.Dropout);
         using (var scope = NewDisposeScope())
         {
-            using TokenBatch batch = tokenizer.Pad(rows);
+            using NetworkInput batch = BenchData.Pad(tokenizer, rows);
             Lap("pad");
             Tensor logits = runner.Network.forward(batch.InputIds, batch.TokenTypeIds, batch.AttentionMask);
             Lap("forward");

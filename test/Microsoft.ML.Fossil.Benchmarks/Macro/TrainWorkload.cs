@@ -40,18 +40,18 @@ internal static class TrainWorkload
         result.TorchThreads = get_num_threads();
         var clock = Stopwatch.StartNew();
         EncoderModel encoder;
-        TextEncoder tokenizer;
+        TextTokenizer tokenizer;
         if (spec.Model == BenchModels.MiniLm)
         {
             LoadedBackbone backbone = BenchModels.Source(spec.Model, null).Load();
             encoder = backbone.Encoder;
-            tokenizer = backbone.CreateTextEncoder(spec.Sequence);
+            tokenizer = backbone.CreateTokenizer(spec.Sequence);
         }
         else
         {
             // The trainer's BackboneSource.Load also hashes the weights; the training figures do not need that.
             encoder = HuggingFaceLoader.LoadEncoder(spec.RobertaFolder!);
-            tokenizer = TextEncoder.FromHuggingFaceFolder(spec.RobertaFolder!, spec.Sequence);
+            tokenizer = HuggingFaceTokenizers.FromFolder(spec.RobertaFolder!, spec.Sequence);
         }
         result.BackboneLoadSeconds = clock.Elapsed.TotalSeconds;
 
@@ -83,14 +83,14 @@ internal static class TrainWorkload
         result.TotalParameters = report.TotalParameters;
 
         int steps = spec.WarmupSteps + spec.MeasuredSteps;
-        List<EncodedText> rows = BenchData.ExactLengthRows(tokenizer, spec.Batch * steps, spec.Sequence);
-        var dataset = new EncodedDataset(rows, [.. Enumerable.Range(0, rows.Count).Select(i => (float)(i % 2))]);
+        List<TokenizedText> rows = BenchData.ExactLengthRows(tokenizer, spec.Batch * steps, spec.Sequence);
+        var dataset = new TokenizedDataset(rows, [.. Enumerable.Range(0, rows.Count).Select(i => (float)(i % 2))]);
         var training = new TrainingOptions
         {
             Epochs = 1,
             BatchSize = spec.Batch,
             Seed = spec.Seed,
-            LearningRate = spec.Config == TrainConfigs.Full ? 3e-5 : 5e-4,   // the trainer's defaults
+            LearningRate = FossilDefaults.LearningRateFor(spec.Config == TrainConfigs.Full ? AdapterKind.FullFineTuning : AdapterKind.Fossil),
         };
 
         ProcessStats.ReleaseFreedMemory();
@@ -126,7 +126,7 @@ internal static class TrainWorkload
         if (step != steps) throw new InvalidOperationException($"Expected {steps} steps, the loop ran {step}.");
 
         using (var scope = NewDisposeScope())
-            result.TrainedTensorBytes = CompactModelFormat.ToSafetensors(AdapterInjector.TrainableStateDict(network)).LongLength;
+            result.TrainedTensorBytes = Models.CompactModelFormat.ToSafetensors(AdapterInjector.TrainableStateDict(network)).LongLength;
         network.Dispose();
 
         if (options is not null)

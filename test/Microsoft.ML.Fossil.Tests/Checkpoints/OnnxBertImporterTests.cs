@@ -27,7 +27,7 @@ public sealed class OnnxBertImporterFixture : IDisposable
     /// <summary>The bytes of <c>vocab.txt</c>.</summary>
     public byte[] Vocab { get; }
     /// <summary>The imported encoder (evaluation mode).</summary>
-    public EncoderModel Model { get; }
+    internal EncoderModel Model { get; }
     /// <summary>Wall time of <see cref="OnnxBertImporter.LoadEncoder"/> from an in-memory stream (torch already loaded).</summary>
     public TimeSpan LoadTime { get; }
 

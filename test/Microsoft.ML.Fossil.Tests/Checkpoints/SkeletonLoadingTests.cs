@@ -116,7 +116,7 @@ public class SkeletonLoadingTests
         WriteSafetensors(weights, StateDict(source));
         byte[] before = File.ReadAllBytes(weights);
 
-        Assert.True(FossilBackbones.MapWeightFiles);
+        Assert.True(new FossilSettings().MapWeightFiles);
         using (EncoderModel loaded = HuggingFaceLoader.LoadEncoder(dir.Path))
         {
             Tensor query = loaded.state_dict()["encoder.layer.0.attention.self.query.weight"];
@@ -179,12 +179,12 @@ public class SkeletonLoadingTests
         loaded.Encoder.Dispose();
         Assert.Equal(WeightsIdentity.Sha256(first), firstHash);
         // Loaded again unchanged: the remembered hash, still the right one.
-        using (EncoderModel again = source.Load(firstHash).Encoder) { }
+        using (EncoderModel again = source.Load(expectedSha256: firstHash).Encoder) { }
 
         // Same length, other values, a later timestamp: hashed anew, so the old hash no longer passes.
         WriteSafetensors(weights, StateDict(second));
         File.SetLastWriteTimeUtc(weights, File.GetLastWriteTimeUtc(weights).AddSeconds(2));
-        Assert.Throws<BackboneMismatchException>(() => source.Load(firstHash));
+        Assert.Throws<BackboneMismatchException>(() => source.Load(expectedSha256: firstHash));
         LoadedBackbone changed = source.Load();
         Assert.Equal(WeightsIdentity.Sha256(second), changed.Identity.Sha256);
         changed.Encoder.Dispose();

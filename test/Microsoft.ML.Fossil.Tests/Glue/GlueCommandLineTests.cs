@@ -162,13 +162,13 @@ public class GlueCommandLineTests
     public void Progress_is_plain_text_when_the_output_is_not_a_terminal()
     {
         Assert.False(ProgressDisplay.CanRenderLive(new StringWriter()));
-        var p = new Training.TrainingProgress(2, 7, 50, 0.51234, 41.26, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(83), null);
+        var p = new TrainingProgress(2, 7, 50, 0.51234, 41.26, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(83), null);
         Assert.Equal("epoch 2/3  step 7/50  loss 0.5123  41.3 rows/s  ETA 01:23", ProgressDisplay.Describe(p, 3));
         var output = new StringWriter();
         int result = ProgressDisplay.Run(output, live: false, epochs: 1, report =>
         {
             for (int step = 1; step <= 20; step++)
-                report(new Training.TrainingProgress(1, step, 20, 0.5, 10, TimeSpan.Zero, TimeSpan.FromSeconds(20 - step), null));
+                report(new TrainingProgress(1, step, 20, 0.5, 10, TimeSpan.Zero, TimeSpan.FromSeconds(20 - step), null));
             return 42;
         });
         Assert.Equal(42, result);

@@ -27,9 +27,9 @@ public class AdapterKindComparisonTests(ITestOutputHelper output)
             ml.Model.Save(model, train.Schema, zip);
             long zipBytes = new FileInfo(zip).Length;
             File.Delete(zip);
-            var summary = fossil.Model.TrainingSummary!;
+            var summary = fossil.TrainingSummary!;
             double secondsPerEpoch = summary["epochs"]!.AsArray().Average(e => e!["seconds"]!.GetValue<double>());
-            var report = fossil.Model.ParameterReport();
+            var report = fossil.Core.Network.ParameterReport();
             output.WriteLine($"{kind}: accuracy {metrics.MicroAccuracy:F4} vs majority {baseline:F4}; trainable {report.TrainableParameters:N0}; " +
                              $"{secondsPerEpoch:F1} s/epoch; zip {zipBytes:N0} bytes");
             Assert.True(metrics.MicroAccuracy > baseline + 0.05, $"{kind}: accuracy {metrics.MicroAccuracy:F4} vs majority {baseline:F4}");

@@ -21,25 +21,19 @@ public sealed class AtomicSaveTests(MiniLmFineFoodsFixture fixture, ITestOutputH
         if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
     }
 
-    string[] PartialFiles() => Directory.GetFiles(folder, "*" + FossilModelOperations.PartialFileSuffix);
+    string[] PartialFiles() => Directory.GetFiles(folder, "*" + FossilCatalog.PartialFileSuffix);
 
     static int[] Bits(IEnumerable<float[]> scores) => [.. scores.SelectMany(s => s).Select(BitConverter.SingleToInt32Bits)];
 
     float[][] LoadAndScore(string path)
     {
-        bool before = FossilBackbones.MergeAdaptersOnLoad;
-        FossilBackbones.MergeAdaptersOnLoad = false; // the trained model's own arithmetic, for a bit-for-bit comparison
-        try
-        {
-            ITransformer loaded = fixture.Ml.Model.Load(path, out _);
-            float[][] scores = [.. loaded.Transform(fixture.Test).GetColumn<float[]>("Score")];
-            ((IDisposable)loaded).Dispose();
-            return scores;
-        }
-        finally
-        {
-            FossilBackbones.MergeAdaptersOnLoad = before;
-        }
+        // Adapters kept separate: the trained model's own arithmetic, for a bit-for-bit comparison.
+        var context = new MLContext(seed: 1);
+        context.SetFossilSettings(new FossilSettings { MergeAdaptersOnLoad = false });
+        ITransformer loaded = context.Model.Load(path, out _);
+        float[][] scores = [.. loaded.Transform(fixture.Test).GetColumn<float[]>("Score")];
+        ((IDisposable)loaded).Dispose();
+        return scores;
     }
 
     /// <summary>A transformer whose Save runs <paramref name="onSave"/> (to fail or cancel after earlier components were written).</summary>

@@ -1,3 +1,4 @@
+using Microsoft.ML.Fossil.Models;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;

@@ -91,15 +91,15 @@ public class MiniLmFineFoodsTests(MiniLmFineFoodsFixture fixture, ITestOutputHel
     }
 
     static long BackboneWeightBytes(FossilTextClassificationTransformer fossil) =>
-        fossil.Model.Network.Backbone.parameters().Sum(p => p.numel() * p.element_size());
+        fossil.Core.Network.Network.Backbone.parameters().Sum(p => p.numel() * p.element_size());
 
     [Fact]
     public void Fossil_beats_the_majority_baseline_on_held_out_reviews()
     {
         var metrics = fixture.Ml.MulticlassClassification.Evaluate(fixture.Model.Transform(fixture.Test));
         double baseline = FineFoods.MajorityShare(fixture.Test, "Label");
-        var report = fixture.Fossil.Model.ParameterReport();
-        double secondsPerEpoch = fixture.Fossil.Model.TrainingSummary!["epochs"]!.AsArray().Average(e => e!["seconds"]!.GetValue<double>());
+        var report = fixture.Fossil.Core.Network.ParameterReport();
+        double secondsPerEpoch = fixture.Fossil.TrainingSummary!["epochs"]!.AsArray().Average(e => e!["seconds"]!.GetValue<double>());
         output.WriteLine($"FOSSIL r=64 q/v: accuracy {metrics.MicroAccuracy:F4} vs majority {baseline:F4}; fit {fixture.FitSeconds:F1} s; " +
                          $"{secondsPerEpoch:F1} s/epoch; trainable {report.TrainableParameters:N0} of {report.TotalParameters:N0}");
         output.WriteLine(string.Join("\n", fixture.Log));
@@ -114,8 +114,8 @@ public class MiniLmFineFoodsTests(MiniLmFineFoodsFixture fixture, ITestOutputHel
         long backbone = BackboneWeightBytes(fixture.Fossil);
         output.WriteLine($"model zip {zip:N0} bytes = {100.0 * zip / backbone:F2}% of the backbone's {backbone:N0} weight bytes");
         Assert.True(zip <= backbone * 0.05, $"zip {zip} bytes is more than 5% of the backbone's {backbone} bytes");
-        Assert.Equal(BackboneSource.MiniLmKind, fixture.Fossil.Model.Backbone.Kind);
-        Assert.Matches("^[0-9a-f]{64}$", fixture.Fossil.Model.Backbone.Sha256!);
+        Assert.Equal(BackboneLocator.MiniLmKind, fixture.Fossil.Core.Definition.Backbone.Kind);
+        Assert.Matches("^[0-9a-f]{64}$", fixture.Fossil.Core.Definition.Backbone.Sha256!);
     }
 
     [Fact]
@@ -163,21 +163,14 @@ public class MiniLmFineFoodsTests(MiniLmFineFoodsFixture fixture, ITestOutputHel
         float[][] trained = [.. fixture.Model.Transform(fixture.Test).GetColumn<float[]>("Score")];
         float[][] Load(bool merge)
         {
-            bool before = FossilBackbones.MergeAdaptersOnLoad;
-            FossilBackbones.MergeAdaptersOnLoad = merge;
-            try
-            {
-                ITransformer loaded = fixture.Ml.Model.Load(fixture.ModelPath, out _);
-                var fossil = ((IEnumerable<ITransformer>)loaded).OfType<FossilTextClassificationTransformer>().Single();
-                Assert.Equal(merge, fossil.Model.AdaptersMerged);
-                float[][] scores = [.. loaded.Transform(fixture.Test).GetColumn<float[]>("Score")];
-                fossil.Dispose();
-                return scores;
-            }
-            finally
-            {
-                FossilBackbones.MergeAdaptersOnLoad = before;
-            }
+            var context = new MLContext(seed: 1);
+            context.SetFossilSettings(new FossilSettings { MergeAdaptersOnLoad = merge });
+            ITransformer loaded = context.Model.Load(fixture.ModelPath, out _);
+            var fossil = ((IEnumerable<ITransformer>)loaded).OfType<FossilTextClassificationTransformer>().Single();
+            Assert.Equal(merge, fossil.Core.Network.AdaptersMerged);
+            float[][] scores = [.. loaded.Transform(fixture.Test).GetColumn<float[]>("Score")];
+            fossil.Dispose();
+            return scores;
         }
         float[][] unmerged = Load(merge: false), merged = Load(merge: true);
         for (int i = 0; i < trained.Length; i++)
@@ -208,7 +201,7 @@ public class MiniLmFineFoodsTests(MiniLmFineFoodsFixture fixture, ITestOutputHel
 
         string outputPath = Path.Combine(fixture.Folder, "fresh.json");
         // Adapters kept separate in the fresh process, as in the trained model, so the arithmetic is the same.
-        (int exit, string log) = FreshProcessTests.RunRunner(new Dictionary<string, string> { [FossilBackbones.MergeVariable] = "0" },
+        (int exit, string log) = FreshProcessTests.RunRunner(new Dictionary<string, string> { [FossilSettings.MergeVariable] = "0" },
             "transform", fixture.ModelPath, input, outputPath);
         Assert.True(exit == 0, $"fresh process failed ({exit}):\n{log}");
         using JsonDocument result = JsonDocument.Parse(File.ReadAllBytes(outputPath));

@@ -1,6 +1,7 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Fossil.Checkpoints;
-using Microsoft.ML.Fossil.MLNetInternals;
+using Microsoft.ML.Fossil.MLNet;
+using Microsoft.ML.Fossil.Scoring;
 using Xunit.Abstractions;
 
 namespace Microsoft.ML.Fossil.Tests.MLNet;
@@ -18,11 +19,11 @@ public sealed class TextEdgeCaseTests(MiniLmFineFoodsFixture fixture, ITestOutpu
 
     public void Dispose() => backbone.Dispose();
 
-    static float[] Probabilities(FineTunedModel model, string? text, string? pair = null)
+    static float[] Probabilities(FossilTransformerCore model, string? text, string? pair = null)
     {
-        float[] logits = model.Predict([model.Encode(text, pair)], 1)[0];
+        float[] logits = model.Scorer.Outputs([model.Scorer.Tokenize(text, pair)], 1)[0];
         var probabilities = new float[logits.Length];
-        ClassificationOutput.Softmax(logits, probabilities);
+        Scorer.Softmax(logits, probabilities);
         return probabilities;
     }
 
@@ -39,9 +40,9 @@ public sealed class TextEdgeCaseTests(MiniLmFineFoodsFixture fixture, ITestOutpu
     public void Null_empty_and_white_space_text_get_the_prediction_of_the_special_tokens_alone()
     {
         // MiniLM's BERT tokenizer drops white space, so all three are [CLS] [SEP].
-        FineTunedModel model = fixture.Fossil.Model;
+        FossilTransformerCore model = fixture.Fossil.Core;
         string whiteSpace = " \t\r\n\u00A0\u3000 ";
-        Assert.Equal([101, 102], model.Encode(whiteSpace).InputIds);
+        Assert.Equal([101, 102], model.Scorer.Tokenize(whiteSpace).InputIds);
         float[] expected = Probabilities(model, "");
         Assert.Equal(1f, expected.Sum(), 5);
 
@@ -127,7 +128,7 @@ public sealed class TextEdgeCaseTests(MiniLmFineFoodsFixture fixture, ITestOutpu
                 Assert.True(single.All(float.IsFinite) && Math.Abs(single.Sum() - 1) < 1e-5, $"{cases[i].Name}: [{string.Join(", ", single)}]");
                 AssertClose(single, batched[i]);
                 // What the model computes for the row's text, null taken as empty.
-                Assert.Equal(Bits(Probabilities(fossil.Model, cases[i].Text1 ?? "", cases[i].Text2 ?? "")), Bits(single));
+                Assert.Equal(Bits(Probabilities(fossil.Core, cases[i].Text1 ?? "", cases[i].Text2 ?? "")), Bits(single));
                 output.WriteLine($"{cases[i].Name}: [{string.Join(", ", single)}]");
             }
             // A missing second text is an empty second segment: null and "" score alike.

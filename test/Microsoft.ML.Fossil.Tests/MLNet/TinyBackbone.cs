@@ -29,7 +29,7 @@ internal sealed class TinyBackbone : IDisposable
     }
 
     public string Folder { get; }
-    public EncoderConfig Config { get; }
+    internal EncoderConfig Config { get; }
 
     /// <summary>Copies the folder elsewhere (a "moved" backbone).</summary>
     public string CopyTo(string destination)

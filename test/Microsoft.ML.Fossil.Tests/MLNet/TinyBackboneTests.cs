@@ -20,7 +20,6 @@ public sealed class TinyBackboneTests(ITestOutputHelper output) : IDisposable
     {
         backbone.Dispose();
         if (Directory.Exists(work)) Directory.Delete(work, recursive: true);
-        FossilBackbones.ClearSearchFolders();
     }
 
     FossilTextClassificationTrainer.Options PairOptions(BackboneSource? source = null, int epochs = 2) => new()
@@ -48,12 +47,14 @@ public sealed class TinyBackboneTests(ITestOutputHelper output) : IDisposable
 
     static int[] Bits(IEnumerable<float[]> scores) => [.. scores.SelectMany(s => s).Select(BitConverter.SingleToInt32Bits)];
 
-    static T WithMerge<T>(bool merge, Func<T> action)
+    /// <summary>A context whose loads keep adapters separate: the trained model's own arithmetic, for bit-for-bit comparisons.</summary>
+    static MLContext Unmerged(FossilSettings? settings = null)
     {
-        bool before = FossilBackbones.MergeAdaptersOnLoad;
-        FossilBackbones.MergeAdaptersOnLoad = merge;
-        try { return action(); }
-        finally { FossilBackbones.MergeAdaptersOnLoad = before; }
+        var context = new MLContext(seed: 1);
+        settings ??= new FossilSettings();
+        settings.MergeAdaptersOnLoad = false;
+        context.SetFossilSettings(settings);
+        return context;
     }
 
     [Fact]
@@ -68,7 +69,7 @@ public sealed class TinyBackboneTests(ITestOutputHelper output) : IDisposable
 
         string path = Path.Combine(work, "pairs.zip");
         ml.Model.Save(model, train.Schema, path);
-        float[][] loaded = WithMerge<float[][]>(false, () => [.. ml.Model.Load(path, out _).Transform(test).GetColumn<float[]>("Score")]);
+        float[][] loaded = [.. Unmerged().Model.Load(path, out _).Transform(test).GetColumn<float[]>("Score")];
         Assert.Equal(Bits(expected), Bits(loaded));
 
         // Fresh process: the runner reads sentence1, sentence2, same_label, positivity as the saved input schema says.
@@ -76,7 +77,7 @@ public sealed class TinyBackboneTests(ITestOutputHelper output) : IDisposable
         string[] lines = File.ReadAllLines(FineFoods.PathOf("fine_foods_pairs_test.tsv")).Skip(1).Take(40).ToArray();
         File.WriteAllText(input, string.Join("\n", lines) + "\n", new UTF8Encoding(false));
         string result = Path.Combine(work, "pairs.json");
-        (int exit, string log) = FreshProcessTests.RunRunner(new Dictionary<string, string> { [FossilBackbones.MergeVariable] = "0" },
+        (int exit, string log) = FreshProcessTests.RunRunner(new Dictionary<string, string> { [FossilSettings.MergeVariable] = "0" },
             "transform", path, input, result);
         Assert.True(exit == 0, log);
         using JsonDocument json = JsonDocument.Parse(File.ReadAllBytes(result));
@@ -96,7 +97,7 @@ public sealed class TinyBackboneTests(ITestOutputHelper output) : IDisposable
             Sentence1ColumnName = "Sentence1", Sentence2ColumnName = "Sentence2", LabelColumnName = "Positivity",
             Backbone = BackboneSource.HuggingFaceFolder(backbone.Folder), Epochs = 4, BatchSize = 16, MaxSequenceLength = 48, Rank = 8, LearningRate = 5e-2,
         });
-        using FossilTextClassificationTransformer model = trainer.Fit(train);
+        using FossilSentenceSimilarityTransformer model = trainer.Fit(train);
         IDataView scored = model.Transform(test);
         Assert.Equal(NumberDataViewType.Single, scored.Schema["Score"].Type);
         RegressionMetrics metrics = ml.Regression.Evaluate(scored, labelColumnName: "Positivity");
@@ -104,14 +105,14 @@ public sealed class TinyBackboneTests(ITestOutputHelper output) : IDisposable
         Assert.True(double.IsFinite(metrics.MeanSquaredError));
         float[] expected = [.. scored.GetColumn<float>("Score")];
         // It learned: the training loss fell, and it beats predicting 0 (the untrained head's output) on held-out pairs.
-        var epochs = model.Model.TrainingSummary!["epochs"]!.AsArray();
+        var epochs = model.TrainingSummary!["epochs"]!.AsArray();
         Assert.True(epochs[^1]!["train_loss"]!.GetValue<double>() < epochs[0]!["train_loss"]!.GetValue<double>());
         float[] labels = [.. test.GetColumn<float>("Positivity")];
         Assert.True(metrics.MeanSquaredError < labels.Average(l => l * l), $"MSE {metrics.MeanSquaredError} vs {labels.Average(l => l * l)} for predicting 0");
 
         string path = Path.Combine(work, "similarity.zip");
         ml.Model.Save(model, train.Schema, path);
-        float[] loaded = WithMerge<float[]>(false, () => [.. ml.Model.Load(path, out _).Transform(test).GetColumn<float>("Score")]);
+        float[] loaded = [.. Unmerged().Model.Load(path, out _).Transform(test).GetColumn<float>("Score")];
         Assert.Equal(expected.Select(BitConverter.SingleToInt32Bits), loaded.Select(BitConverter.SingleToInt32Bits));
         Assert.Throws<ArgumentOutOfRangeException>(() => ml.Regression.Trainers.FossilSentenceSimilarity(
             new FossilSentenceSimilarityTrainer.Options { Sentence1ColumnName = "Sentence1", Sentence2ColumnName = "Sentence2", LabelColumnName = "SameLabel" }).Fit(train));
@@ -138,16 +139,16 @@ public sealed class TinyBackboneTests(ITestOutputHelper output) : IDisposable
         string moved = Path.Combine(work, "moved");
         Directory.Move(original, moved);
         var missing = Inner<BackboneMismatchException>(Assert.ThrowsAny<Exception>(() => ml.Model.Load(compact, out _)));
-        Assert.Contains(FossilOf(model).Model.Backbone.Sha256!, missing.Message);
+        Assert.Contains(FossilOf(model).Core.Definition.Backbone.Sha256!, missing.Message);
         Assert.Contains(original, missing.Message);
-        Assert.Contains("AddSearchFolder", missing.Message);
-        // ...then found through a search folder and verified by hash.
-        FossilBackbones.AddSearchFolder(moved);
-        float[][] found = WithMerge<float[][]>(false, () => [.. ml.Model.Load(compact, out _).Transform(train).GetColumn<float[]>("Score")]);
+        Assert.Contains("BackboneSearchFolders", missing.Message);
+        // ...then found through a search folder of the loading context's settings, and verified by hash.
+        var withSearchFolder = new FossilSettings();
+        withSearchFolder.BackboneSearchFolders.Add(moved);
+        float[][] found = [.. Unmerged(withSearchFolder).Model.Load(compact, out _).Transform(train).GetColumn<float[]>("Score")];
         Assert.Equal(Bits(expected), Bits(found));
 
         // A different backbone at the recorded place is refused, not silently used.
-        FossilBackbones.ClearSearchFolders();
         string other = Path.Combine(work, "other");
         using (var different = new TinyBackbone(seed: 99)) different.CopyTo(other);
         Directory.Move(other, original);
@@ -157,7 +158,7 @@ public sealed class TinyBackboneTests(ITestOutputHelper output) : IDisposable
         // The self-contained file needs no backbone at all.
         Directory.Delete(original, recursive: true);
         Directory.Delete(moved, recursive: true);
-        float[][] selfContained = WithMerge<float[][]>(false, () => [.. ml.Model.Load(embedded, out _).Transform(train).GetColumn<float[]>("Score")]);
+        float[][] selfContained = [.. Unmerged().Model.Load(embedded, out _).Transform(train).GetColumn<float[]>("Score")];
         Assert.Equal(Bits(expected), Bits(selfContained));
     }
 
@@ -166,40 +167,31 @@ public sealed class TinyBackboneTests(ITestOutputHelper output) : IDisposable
     {
         int port = FreeLoopbackPort();
         string cache = Path.Combine(work, "hub-cache");
-        string? oldCache = Environment.GetEnvironmentVariable("FOSSIL_CACHE"), oldEndpoint = Environment.GetEnvironmentVariable("HF_ENDPOINT");
-        Environment.SetEnvironmentVariable("FOSSIL_CACHE", cache);
-        Environment.SetEnvironmentVariable("HF_ENDPOINT", $"http://127.0.0.1:{port}/");
+        var hub = new FossilSettings { HubCacheDirectory = cache, HubEndpoint = new Uri($"http://127.0.0.1:{port}/") };
         var requests = new List<string>();
-        try
+        var ml = new MLContext(seed: 1);
+        ml.SetFossilSettings(hub);
+        IDataView train = FineFoods.Pairs(ml, "fine_foods_pairs_train.tsv", 32);
+        string path = Path.Combine(work, "hub.zip");
+        float[][] expected;
+        using (ServeFolder(port, "tiny-org/tiny-roberta", backbone.Folder, requests))
         {
-            var ml = new MLContext(seed: 1);
-            IDataView train = FineFoods.Pairs(ml, "fine_foods_pairs_train.tsv", 32);
-            string path = Path.Combine(work, "hub.zip");
-            float[][] expected;
-            using (ServeFolder(port, "tiny-org/tiny-roberta", backbone.Folder, requests))
-            {
-                ITransformer model = PairPipeline(ml, PairOptions(BackboneSource.HuggingFaceHub("tiny-org/tiny-roberta"), epochs: 1)).Fit(train);
-                expected = [.. model.Transform(train).GetColumn<float[]>("Score")];
-                ml.Model.Save(model, train.Schema, path);
-                Assert.Contains(requests, r => r.EndsWith("/tiny-org/tiny-roberta/resolve/main/model.safetensors", StringComparison.Ordinal));
-                // A model the hub does not have: the error says where it looked.
-                var absent = Assert.Throws<FileNotFoundException>(() => BackboneSource.HuggingFaceHub("tiny-org/absent").Load());
-                Assert.Contains(Path.Combine(cache, "models--tiny-org--absent"), absent.Message);
-                Assert.Contains($"127.0.0.1:{port}", absent.Message);
-            }
-            int served = requests.Count;
-            // Server gone: the cached copy is used, with no request at all.
-            float[][] offline = WithMerge<float[][]>(false, () => [.. ml.Model.Load(path, out _).Transform(train).GetColumn<float[]>("Score")]);
-            Assert.Equal(Bits(expected), Bits(offline));
-            Assert.Equal(served, requests.Count);
-            Assert.True(File.Exists(Path.Combine(cache, "models--tiny-org--tiny-roberta", "main", "model.safetensors")));
-            Assert.Empty(Directory.GetFiles(cache, "*.partial", SearchOption.AllDirectories));
+            ITransformer model = PairPipeline(ml, PairOptions(BackboneSource.HuggingFaceHub("tiny-org/tiny-roberta"), epochs: 1)).Fit(train);
+            expected = [.. model.Transform(train).GetColumn<float[]>("Score")];
+            ml.Model.Save(model, train.Schema, path);
+            Assert.Contains(requests, r => r.EndsWith("/tiny-org/tiny-roberta/resolve/main/model.safetensors", StringComparison.Ordinal));
+            // A model the hub does not have: the error says where it looked.
+            var absent = Assert.Throws<FileNotFoundException>(() => BackboneSource.HuggingFaceHub("tiny-org/absent").Load(hub));
+            Assert.Contains(Path.Combine(cache, "models--tiny-org--absent"), absent.Message);
+            Assert.Contains($"127.0.0.1:{port}", absent.Message);
         }
-        finally
-        {
-            Environment.SetEnvironmentVariable("FOSSIL_CACHE", oldCache);
-            Environment.SetEnvironmentVariable("HF_ENDPOINT", oldEndpoint);
-        }
+        int served = requests.Count;
+        // Server gone: the cached copy is used, with no request at all.
+        float[][] offline = [.. Unmerged(hub).Model.Load(path, out _).Transform(train).GetColumn<float[]>("Score")];
+        Assert.Equal(Bits(expected), Bits(offline));
+        Assert.Equal(served, requests.Count);
+        Assert.True(File.Exists(Path.Combine(cache, "models--tiny-org--tiny-roberta", "main", "model.safetensors")));
+        Assert.Empty(Directory.GetFiles(cache, "*.partial", SearchOption.AllDirectories));
     }
 
     static int FreeLoopbackPort()
@@ -264,7 +256,7 @@ public sealed class TinyBackboneTests(ITestOutputHelper output) : IDisposable
         var warnings = new List<string>();
         lenient.Log += (_, e) => { if (e.Kind == Runtime.ChannelMessageKind.Warning) lock (warnings) warnings.Add(e.Message); };
         ITransformer model = PairPipeline(lenient, PairOptions(epochs: 1)).Fit(Data(lenient));
-        Assert.Equal(TorchSharp.DeviceType.CPU, FossilOf(model).Model.Device.type);
+        Assert.Equal(TorchSharp.DeviceType.CPU, FossilOf(model).Core.Network.Device.type);
         Assert.Contains(warnings, w => w.Contains("training on the CPU", StringComparison.Ordinal));
     }
 
@@ -279,7 +271,7 @@ public sealed class TinyBackboneTests(ITestOutputHelper output) : IDisposable
             options.AdapterDropout = 0.1; // dropout too must follow the seed
             ITransformer model = PairPipeline(ml, options).Fit(FineFoods.Pairs(ml, "fine_foods_pairs_train.tsv", 48));
             using FossilTextClassificationTransformer fossil = FossilOf(model);
-            return Microsoft.ML.Fossil.Adapters.AdapterInjector.TrainableStateDict(fossil.Model.Network).ToDictionary(p => p.Key, p => p.Value.data<float>().ToArray());
+            return Microsoft.ML.Fossil.Adapters.AdapterInjector.TrainableStateDict(fossil.Core.Network.Network).ToDictionary(p => p.Key, p => p.Value.data<float>().ToArray());
         }
         var first = Weights(7);
         var second = Weights(7);
@@ -307,7 +299,7 @@ public sealed class TinyBackboneTests(ITestOutputHelper output) : IDisposable
         Assert.All(reports.Where(r => r.Validation is not null), r => Assert.NotNull(r.Validation!.Accuracy));
         Assert.Contains(log, m => m.Contains("] epoch 2 step 3/3", StringComparison.Ordinal));
         Assert.Contains(log, m => m.Contains("validation accuracy", StringComparison.Ordinal));
-        var summary = FossilOf(model).Model.TrainingSummary!;
+        var summary = FossilOf(model).TrainingSummary!;
         Assert.InRange(summary["best_epoch"]!.GetValue<int>(), 1, 2);
         Assert.Equal(2, summary["epochs"]!.AsArray().Count);
 
@@ -329,7 +321,7 @@ public sealed class TinyBackboneTests(ITestOutputHelper output) : IDisposable
         options.ValidationSet = FineFoods.Pairs(ml, "fine_foods_pairs_test.tsv", 24);
         options.EarlyStoppingPatience = 2;
         ITransformer model = PairPipeline(ml, options).Fit(FineFoods.Pairs(ml, "fine_foods_pairs_train.tsv", 32));
-        var summary = FossilOf(model).Model.TrainingSummary!;
+        var summary = FossilOf(model).TrainingSummary!;
         Assert.True(summary["stopped_early"]!.GetValue<bool>());
         Assert.Equal(3, summary["epochs"]!.AsArray().Count);
         Assert.Equal(1, summary["best_epoch"]!.GetValue<int>());

@@ -22,7 +22,7 @@ public class BertEncoderTests
         var encoded = TokenizationData.Bert().Encode("Hello world");
         Assert.Equal([101, 7592, 2088, 102], encoded.InputIds);
         Assert.Equal([0, 0, 0, 0], encoded.TokenTypeIds);
-        Assert.Equal(EncoderFamily.Bert, TokenizationData.Bert().Family);
+        Assert.Equal(TokenizerFamily.Bert, TokenizationData.Bert().Family);
         Assert.Equal(0, TokenizationData.Bert().PadTokenId);
     }
 
@@ -36,7 +36,7 @@ public class BertEncoderTests
         Assert.Equal(30522, TokenizationData.Bert().Settings.VocabSize);
 
         string lf = Encoding.UTF8.GetString(TokenizationData.BertVocabTxt).Replace("\r\n", "\n");
-        var fromLf = TextEncoder.ForBert(new MemoryStream(Encoding.UTF8.GetBytes(lf)), lowerCase: true, maxLength: 512);
+        var fromLf = TextTokenizer.ForBert(new MemoryStream(Encoding.UTF8.GetBytes(lf)), lowerCase: true, maxLength: 512);
         Assert.Equal(TokenizationData.Bert().Settings, fromLf.Settings);
         Assert.Equal(TokenizationData.Bert().Encode("unaffable ##ness").InputIds, fromLf.Encode("unaffable ##ness").InputIds);
     }
@@ -132,7 +132,7 @@ public class BertEncoderTests
     public void Vocabulary_without_special_tokens_is_rejected()
     {
         var vocab = new MemoryStream(Encoding.UTF8.GetBytes("[PAD]\n[UNK]\nhello\n"));
-        var e = Assert.Throws<InvalidDataException>(() => TextEncoder.ForBert(vocab, true, 16));
+        var e = Assert.Throws<InvalidDataException>(() => TextTokenizer.ForBert(vocab, true, 16));
         Assert.Contains("[CLS]", e.Message);
     }
 
@@ -142,7 +142,7 @@ public class BertEncoderTests
     [InlineData(-1)]
     public void Max_length_below_four_is_rejected(int maxLength)
     {
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => TextEncoder.ForBert(new MemoryStream(TokenizationData.BertVocabTxt), true, maxLength));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => TextTokenizer.ForBert(new MemoryStream(TokenizationData.BertVocabTxt), true, maxLength));
         Assert.Contains(maxLength.ToString(), e.Message);
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.ML.Fossil.Checkpoints;
 using System.Text.Json.Nodes;
 using Microsoft.ML.Fossil.Modeling;
 using Microsoft.ML.Fossil.Tokenization;
@@ -11,7 +12,7 @@ public class HuggingFaceFolderTests
     public void Roberta_folder_gives_roberta_base_encoder_with_512_tokens()
     {
         var roberta = TokenizationData.RobertaEncoder();
-        Assert.Equal(EncoderFamily.Roberta, roberta.Family);
+        Assert.Equal(TokenizerFamily.Roberta, roberta.Family);
         Assert.Equal(512, roberta.MaxLength);   // 514 positions - (pad id 1 + 1)
         Assert.Equal(1, roberta.PadTokenId);
     }
@@ -21,22 +22,22 @@ public class HuggingFaceFolderTests
     {
         using var folder = new TokenizationData.TempFolder();
         TokenizationData.WriteBertFolder(folder.Path);
-        var uncased = TextEncoder.FromHuggingFaceFolder(folder.Path);
-        Assert.Equal(EncoderFamily.Bert, uncased.Family);
+        var uncased = HuggingFaceTokenizers.FromFolder(folder.Path);
+        Assert.Equal(TokenizerFamily.Bert, uncased.Family);
         Assert.Equal(512, uncased.MaxLength);
         Assert.True(uncased.Settings.LowerCase);
         Assert.Equal([101, 7592, 2088, 102], uncased.Encode("Hello world").InputIds);
         Assert.Equal(TokenizationData.Bert().Settings, uncased.Settings);
 
         File.WriteAllText(Path.Combine(folder.Path, "tokenizer_config.json"), """{"do_lower_case": false, "model_max_length": 128}""");
-        var cased = TextEncoder.FromHuggingFaceFolder(folder.Path);
+        var cased = HuggingFaceTokenizers.FromFolder(folder.Path);
         Assert.False(cased.Settings.LowerCase);
         Assert.False(cased.Settings.StripAccents);
         Assert.Equal(128, cased.MaxLength);
         Assert.Equal(TokenizationData.Bert(lowerCase: false).Encode("Hello Café").InputIds, cased.Encode("Hello Café").InputIds);
 
         File.WriteAllText(Path.Combine(folder.Path, "tokenizer_config.json"), """{"do_lower_case": true, "strip_accents": false, "model_max_length": 1000000000000000019884624838656}""");
-        var keepAccents = TextEncoder.FromHuggingFaceFolder(folder.Path);
+        var keepAccents = HuggingFaceTokenizers.FromFolder(folder.Path);
         Assert.True(keepAccents.Settings.LowerCase);
         Assert.False(keepAccents.Settings.StripAccents);
         Assert.Equal(512, keepAccents.MaxLength);   // the "no limit" sentinel is ignored
@@ -50,8 +51,8 @@ public class HuggingFaceFolderTests
         var config = TokenizationData.RobertaConfig();
         config["max_position_embeddings"] = 40;
         TokenizationData.WriteRobertaFolder(folder.Path, config);
-        Assert.Equal(38, TextEncoder.FromHuggingFaceFolder(folder.Path).MaxLength);
-        Assert.Equal(20, TextEncoder.FromHuggingFaceFolder(folder.Path, 20).MaxLength);
+        Assert.Equal(38, HuggingFaceTokenizers.FromFolder(folder.Path).MaxLength);
+        Assert.Equal(20, HuggingFaceTokenizers.FromFolder(folder.Path, 20).MaxLength);
     }
 
     [Fact]
@@ -59,11 +60,11 @@ public class HuggingFaceFolderTests
     {
         using var folder = new TokenizationData.TempFolder();
         TokenizationData.WriteRobertaFolder(folder.Path);
-        var e = Assert.Throws<ArgumentException>(() => TextEncoder.FromHuggingFaceFolder(folder.Path, 513));
+        var e = Assert.Throws<ArgumentException>(() => HuggingFaceTokenizers.FromFolder(folder.Path, 513));
         Assert.Contains("513", e.Message);
         Assert.Contains("512", e.Message);
-        Assert.Equal(512, TextEncoder.FromHuggingFaceFolder(folder.Path, 512).MaxLength);
-        Assert.Throws<ArgumentException>(() => TextEncoder.FromHuggingFaceFolder(folder.Path, 3));
+        Assert.Equal(512, HuggingFaceTokenizers.FromFolder(folder.Path, 512).MaxLength);
+        Assert.Throws<ArgumentException>(() => HuggingFaceTokenizers.FromFolder(folder.Path, 3));
     }
 
     [Fact]
@@ -72,23 +73,23 @@ public class HuggingFaceFolderTests
         using var folder = new TokenizationData.TempFolder();
         TokenizationData.WriteRobertaFolder(folder.Path);
         File.Delete(Path.Combine(folder.Path, "merges.txt"));
-        var e = Assert.Throws<FileNotFoundException>(() => TextEncoder.FromHuggingFaceFolder(folder.Path));
+        var e = Assert.Throws<FileNotFoundException>(() => HuggingFaceTokenizers.FromFolder(folder.Path));
         Assert.Contains(folder.Path, e.Message);
         Assert.Contains("merges.txt", e.Message);
         Assert.Contains("vocab.json", e.Message);
 
         File.Delete(Path.Combine(folder.Path, "config.json"));
-        e = Assert.Throws<FileNotFoundException>(() => TextEncoder.FromHuggingFaceFolder(folder.Path));
+        e = Assert.Throws<FileNotFoundException>(() => HuggingFaceTokenizers.FromFolder(folder.Path));
         Assert.Contains("config.json", e.Message);
         Assert.Contains(folder.Path, e.Message);
 
         using var bert = new TokenizationData.TempFolder();
         File.WriteAllText(Path.Combine(bert.Path, "config.json"), TokenizationData.BertConfig().ToJsonString());
-        e = Assert.Throws<FileNotFoundException>(() => TextEncoder.FromHuggingFaceFolder(bert.Path));
+        e = Assert.Throws<FileNotFoundException>(() => HuggingFaceTokenizers.FromFolder(bert.Path));
         Assert.Contains("vocab.txt", e.Message);
         Assert.Contains(bert.Path, e.Message);
 
-        Assert.Throws<DirectoryNotFoundException>(() => TextEncoder.FromHuggingFaceFolder(Path.Combine(bert.Path, "nope")));
+        Assert.Throws<DirectoryNotFoundException>(() => HuggingFaceTokenizers.FromFolder(Path.Combine(bert.Path, "nope")));
     }
 
     [Fact]
@@ -98,13 +99,13 @@ public class HuggingFaceFolderTests
         var config = TokenizationData.RobertaConfig();
         config["pad_token_id"] = 0;
         TokenizationData.WriteRobertaFolder(folder.Path, config);
-        var e = Assert.Throws<InvalidDataException>(() => TextEncoder.FromHuggingFaceFolder(folder.Path));
+        var e = Assert.Throws<InvalidDataException>(() => HuggingFaceTokenizers.FromFolder(folder.Path));
         Assert.Contains("pad_token_id", e.Message);
 
         config = TokenizationData.RobertaConfig();
         config["vocab_size"] = 50000;
         TokenizationData.WriteRobertaFolder(folder.Path, config);
-        e = Assert.Throws<InvalidDataException>(() => TextEncoder.FromHuggingFaceFolder(folder.Path));
+        e = Assert.Throws<InvalidDataException>(() => HuggingFaceTokenizers.FromFolder(folder.Path));
         Assert.Contains("50000", e.Message);
         Assert.Contains("50264", e.Message);
     }
@@ -115,9 +116,9 @@ public class HuggingFaceFolderTests
         using var folder = new TokenizationData.TempFolder();
         TokenizationData.WriteRobertaFolder(folder.Path);
         File.WriteAllText(Path.Combine(folder.Path, "tokenizer_config.json"), """{"add_prefix_space": true}""");
-        Assert.Throws<NotSupportedException>(() => TextEncoder.FromHuggingFaceFolder(folder.Path));
+        Assert.Throws<NotSupportedException>(() => HuggingFaceTokenizers.FromFolder(folder.Path));
         File.WriteAllText(Path.Combine(folder.Path, "tokenizer_config.json"), "{ broken");
-        Assert.Throws<InvalidDataException>(() => TextEncoder.FromHuggingFaceFolder(folder.Path));
+        Assert.Throws<InvalidDataException>(() => HuggingFaceTokenizers.FromFolder(folder.Path));
     }
 
     [Fact]
@@ -126,12 +127,12 @@ public class HuggingFaceFolderTests
         using var folder = new TokenizationData.TempFolder();
         var config = new JsonObject { ["model_type"] = "gpt2" };
         TokenizationData.WriteRobertaFolder(folder.Path, config);
-        Assert.Throws<NotSupportedException>(() => TextEncoder.FromHuggingFaceFolder(folder.Path));
+        Assert.Throws<NotSupportedException>(() => HuggingFaceTokenizers.FromFolder(folder.Path));
 
         config = TokenizationData.RobertaConfig();
         config["model_type"] = "xlm-roberta";
         TokenizationData.WriteRobertaFolder(folder.Path, config);
-        var e = Assert.Throws<NotSupportedException>(() => TextEncoder.FromHuggingFaceFolder(folder.Path));
+        var e = Assert.Throws<NotSupportedException>(() => HuggingFaceTokenizers.FromFolder(folder.Path));
         Assert.Contains("SentencePiece", e.Message);
     }
 }

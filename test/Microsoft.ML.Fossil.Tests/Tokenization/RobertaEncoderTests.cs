@@ -25,7 +25,7 @@ public class RobertaEncoderTests
     public void Hello_world_gives_roberta_base_ids()
     {
         var roberta = TokenizationData.RobertaEncoder();
-        Assert.Equal(EncoderFamily.Roberta, roberta.Family);
+        Assert.Equal(TokenizerFamily.Roberta, roberta.Family);
         Assert.Equal([0, 31414, 232, 328, 2], roberta.Encode("Hello world!").InputIds);
         Assert.Equal(1, roberta.PadTokenId);
     }
@@ -69,7 +69,7 @@ public class RobertaEncoderTests
         // vocab.bpe as embedded: "#version" header and CRLF line ends.
         using var vocab = new MemoryStream(Encoding.UTF8.GetBytes(TokenizationData.Roberta.Value.VocabJson));
         using var merges = TestAssets.OpenTorchSharpResource("vocab.bpe");
-        var roberta = TextEncoder.ForRoberta(vocab, merges, 512);
+        var roberta = TextTokenizer.ForRoberta(vocab, merges, 512);
         Assert.Equal(TokenizationData.RobertaEncoder().Settings, roberta.Settings);
         var golden = TokenizationData.Golden(GoldenFile).Single(c => c.Name == "contractions-numbers");
         Assert.Equal(golden.Ids, roberta.Encode(golden.Text).InputIds);
@@ -90,7 +90,7 @@ public class RobertaEncoderTests
     {
         using var vocab = new MemoryStream(Encoding.UTF8.GetBytes(TokenizationData.Roberta.Value.VocabJson));
         using var merges = new MemoryStream(Encoding.UTF8.GetBytes("#version: 0.2\nĠ t\nthree part merge\n"));
-        var e = Assert.Throws<InvalidDataException>(() => TextEncoder.ForRoberta(vocab, merges, 16));
+        var e = Assert.Throws<InvalidDataException>(() => TextTokenizer.ForRoberta(vocab, merges, 16));
         Assert.Contains("line 3", e.Message);
     }
 
@@ -99,7 +99,7 @@ public class RobertaEncoderTests
     {
         using var vocab = new MemoryStream(Encoding.UTF8.GetBytes("{\"<s>\":0,\"</s>\":2,\"<unk>\":3,\"a\":4}"));
         using var merges = new MemoryStream(Encoding.UTF8.GetBytes("#version: 0.2\n"));
-        var e = Assert.Throws<InvalidDataException>(() => TextEncoder.ForRoberta(vocab, merges, 16));
+        var e = Assert.Throws<InvalidDataException>(() => TextTokenizer.ForRoberta(vocab, merges, 16));
         Assert.Contains("<pad>", e.Message);
     }
 
@@ -126,7 +126,7 @@ public class RobertaEncoderTests
         Assert.True(vocabulary.Remove("<|endoftext|>"));
         using var vocab = new MemoryStream(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(vocabulary));
         using var merges = new MemoryStream(Encoding.UTF8.GetBytes(TokenizationData.Roberta.Value.MergesTxt));
-        var roberta = TextEncoder.ForRoberta(vocab, merges, 512);
+        var roberta = TextTokenizer.ForRoberta(vocab, merges, 512);
         var golden = TokenizationData.Golden(GoldenFile).Single(c => c.Name == "code-and-urls");
         Assert.Equal(golden.Ids, roberta.Encode(golden.Text).InputIds);
         Assert.Equal(50264, roberta.Settings.VocabSize);

@@ -8,7 +8,7 @@ public class RobustnessTests
 {
     public static TheoryData<string> Families => new() { "bert", "roberta" };
 
-    static TextEncoder Encoder(string family) => family == "bert" ? TokenizationData.Bert() : TokenizationData.RobertaEncoder();
+    static TextTokenizer Encoder(string family) => family == "bert" ? TokenizationData.Bert() : TokenizationData.RobertaEncoder();
 
     [Theory]
     [MemberData(nameof(Families))]
@@ -115,6 +115,6 @@ public class RobustnessTests
             for (int i = worker; i < bertGolden.Length; i += 8)
                 Assert.Equal(bertGolden[i].Ids, bert.Encode(bertGolden[i].Text, bertGolden[i].Pair).InputIds);
         });
-        Assert.Equal(EncoderFamily.Roberta, roberta.Family);
+        Assert.Equal(TokenizerFamily.Roberta, roberta.Family);
     }
 }

@@ -26,7 +26,7 @@ public class SettingsTests
         Assert.Equal(1, (int)node["format_version"]!);
         Assert.Matches("^[0-9a-f]{64}$", (string)node["vocabulary_sha256"]!);
 
-        var back = TextEncoderSettings.FromJson(json);
+        var back = TokenizerSettings.FromJson(json);
         Assert.Equal(settings, back);
         Assert.Equal(json, back.ToJson());
     }
@@ -35,14 +35,14 @@ public class SettingsTests
     public void Bert_settings_record_lower_casing_and_special_tokens()
     {
         var settings = TokenizationData.Bert(128).Settings;
-        Assert.Equal(EncoderFamily.Bert, settings.Family);
+        Assert.Equal(TokenizerFamily.Bert, settings.Family);
         Assert.True(settings.LowerCase);
         Assert.True(settings.StripAccents);
         Assert.Equal(128, settings.MaxLength);
         Assert.Equal(("[CLS]", 101, "[SEP]", 102, "[PAD]", 0, "[UNK]", 100, "[MASK]", 103),
             (settings.ClsToken, settings.ClsTokenId, settings.SepToken, settings.SepTokenId, settings.PadToken, settings.PadTokenId,
              settings.UnkToken, settings.UnkTokenId, settings.MaskToken, settings.MaskTokenId));
-        Assert.Equal(settings, TextEncoderSettings.FromJson(settings.ToJson()));
+        Assert.Equal(settings, TokenizerSettings.FromJson(settings.ToJson()));
         Assert.Contains("\"family\": \"bert\"", settings.ToJson());
     }
 
@@ -56,7 +56,7 @@ public class SettingsTests
 
         // One token changed in the vocabulary changes its fingerprint.
         string changed = Encoding.UTF8.GetString(TokenizationData.BertVocabTxt).Replace("\nhello\r\n", "\nhallo\r\n");
-        var other = TextEncoder.ForBert(new MemoryStream(Encoding.UTF8.GetBytes(changed)), true, 512);
+        var other = TextTokenizer.ForBert(new MemoryStream(Encoding.UTF8.GetBytes(changed)), true, 512);
         Assert.Equal(uncased.VocabSize, other.Settings.VocabSize);
         Assert.NotEqual(uncased.VocabularySha256, other.Settings.VocabularySha256);
     }
@@ -72,7 +72,7 @@ public class SettingsTests
     {
         var node = JsonNode.Parse(TokenizationData.RobertaEncoder().Settings.ToJson())!.AsObject();
         node[field] = JsonNode.Parse(value);
-        var e = Assert.Throws<InvalidDataException>(() => TextEncoderSettings.FromJson(node.ToJsonString()));
+        var e = Assert.Throws<InvalidDataException>(() => TokenizerSettings.FromJson(node.ToJsonString()));
         Assert.Contains(expectedInMessage, e.Message);
     }
 
@@ -81,9 +81,9 @@ public class SettingsTests
     {
         var node = JsonNode.Parse(TokenizationData.Bert().Settings.ToJson())!.AsObject();
         node.Remove("sep_token_id");
-        var e = Assert.Throws<InvalidDataException>(() => TextEncoderSettings.FromJson(node.ToJsonString()));
+        var e = Assert.Throws<InvalidDataException>(() => TokenizerSettings.FromJson(node.ToJsonString()));
         Assert.Contains("sep_token_id", e.Message);
-        Assert.Throws<InvalidDataException>(() => TextEncoderSettings.FromJson("not json"));
-        Assert.Throws<InvalidDataException>(() => TextEncoderSettings.FromJson("null"));
+        Assert.Throws<InvalidDataException>(() => TokenizerSettings.FromJson("not json"));
+        Assert.Throws<InvalidDataException>(() => TokenizerSettings.FromJson("null"));
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.ML.Fossil.Checkpoints;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -33,15 +34,15 @@ internal static class TokenizationData
     public static readonly Lazy<string[]> BertVocabLines = new(() =>
         Encoding.UTF8.GetString(BertVocabTxt).Split('\n').Select(l => l.TrimEnd('\r')).ToArray());
 
-    static readonly Dictionary<(bool, int), TextEncoder> BertCache = new();
+    static readonly Dictionary<(bool, int), TextTokenizer> BertCache = new();
 
     /// <summary>A BERT encoder on bert-base-uncased's vocabulary (cached per settings).</summary>
-    public static TextEncoder Bert(int maxLength = 512, bool lowerCase = true)
+    public static TextTokenizer Bert(int maxLength = 512, bool lowerCase = true)
     {
         lock (BertCache)
         {
             if (!BertCache.TryGetValue((lowerCase, maxLength), out var encoder))
-                BertCache[(lowerCase, maxLength)] = encoder = TextEncoder.ForBert(new MemoryStream(BertVocabTxt), lowerCase, maxLength);
+                BertCache[(lowerCase, maxLength)] = encoder = TextTokenizer.ForBert(new MemoryStream(BertVocabTxt), lowerCase, maxLength);
             return encoder;
         }
     }
@@ -93,16 +94,16 @@ internal static class TokenizationData
         return WriteRobertaFolder(folder);
     });
 
-    static readonly Dictionary<int, TextEncoder> RobertaCache = new();
+    static readonly Dictionary<int, TextTokenizer> RobertaCache = new();
 
-    /// <summary>roberta-base's encoder, made through <see cref="TextEncoder.FromHuggingFaceFolder"/> (cached per length).</summary>
-    public static TextEncoder RobertaEncoder(int? maxLength = null)
+    /// <summary>roberta-base's encoder, made through <see cref="HuggingFaceTokenizers.FromFolder"/> (cached per length).</summary>
+    public static TextTokenizer RobertaEncoder(int? maxLength = null)
     {
         lock (RobertaCache)
         {
             int key = maxLength ?? -1;
             if (!RobertaCache.TryGetValue(key, out var encoder))
-                RobertaCache[key] = encoder = TextEncoder.FromHuggingFaceFolder(SharedRobertaFolder.Value, maxLength);
+                RobertaCache[key] = encoder = HuggingFaceTokenizers.FromFolder(SharedRobertaFolder.Value, maxLength);
             return encoder;
         }
     }

@@ -105,7 +105,7 @@ public class TruncationTests
             Assert.Equal(512, encoder.Encode(huge, huge).Length);
             Assert.Equal(512, encoder.Encode("short", huge).Length);
             string oneWord = new('x', 100_000);
-            Assert.Equal(encoder.Family == Modeling.EncoderFamily.Bert ? 3 : 512, encoder.Encode(oneWord).Length);   // BERT: one word over 100 chars is [UNK]
+            Assert.Equal(encoder.Family == TokenizerFamily.Bert ? 3 : 512, encoder.Encode(oneWord).Length);   // BERT: one word over 100 chars is [UNK]
         }
     }
 
