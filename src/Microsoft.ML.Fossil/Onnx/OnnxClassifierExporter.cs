@@ -1,6 +1,7 @@
 using Microsoft.ML.Fossil.Adapters;
 using Microsoft.ML.Fossil.Modeling;
 using Microsoft.ML.Fossil.Tokenization;
+using Google.Protobuf;
 using Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -9,9 +10,9 @@ namespace Microsoft.ML.Fossil.Onnx;
 
 /// <summary>
 /// Exports a fitted <see cref="SequenceClassifier"/> to an ONNX <see cref="ModelProto"/>: every adapter
-/// merged into its base weight in float32 (<see cref="AdaptedLinear.Merge"/>, the same merge inference
-/// uses), the weights read from the network's state dict under their Hugging Face names, and the graph
-/// written by <see cref="OnnxClassifierGraph"/>. The network is left exactly as it was.
+/// merged in float32 (<see cref="AdaptedLinear.EffectiveWeightFloat32"/>, the merge inference uses), the weights
+/// read from the network's state dict under their Hugging Face names, and the graph written by
+/// <see cref="OnnxClassifierGraph"/>. The network is only read, so export may run while it serves.
 /// </summary>
 internal static class OnnxClassifierExporter
 {
@@ -38,7 +39,7 @@ internal static class OnnxClassifierExporter
     /// <param name="options">Export choices (int8).</param>
     /// <param name="cancellationToken">Checked between files; a cancelled export leaves the folder as it was.</param>
     public static void ExportFolder(string folder, SequenceClassifier network, bool regression, IReadOnlyList<string> labelNames,
-        TextEncoderSettings tokenizer, IReadOnlyDictionary<string, byte[]> tokenizerFiles, OnnxExportOptions? options = null,
+        TokenizerSettings tokenizer, IReadOnlyDictionary<string, byte[]> tokenizerFiles, OnnxExportOptions? options = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(network);
@@ -49,7 +50,7 @@ internal static class OnnxClassifierExporter
             throw new ArgumentException($"The network has {network.NumLabels} outputs but {labelNames.Count} class names were given.", nameof(labelNames));
         ModelProto model = Export(network, options);
         cancellationToken.ThrowIfCancellationRequested();
-        IReadOnlyList<OnnxFolderFile> files = OnnxExportFolder.Contents(model, network.Backbone.Config, regression, labelNames,
+        IReadOnlyList<OnnxFolderFile> files = OnnxExportFolder.Contents(model.ToByteArray(), network.Backbone.Config, regression, labelNames,
             tokenizer, tokenizerFiles, Describe(network).Head);
         OnnxExportFolder.Write(folder, files, cancellationToken);
     }
@@ -65,61 +66,37 @@ internal static class OnnxClassifierExporter
     }
 
     /// <summary>
-    /// The state dict with every enabled, unmerged adapter merged (<c>x.base_layer.weight</c> read as
-    /// <c>x.weight</c>, <see cref="AdapterInjector.BaseStateDict"/>), as float32 arrays. Layers merged here
-    /// get their exact original weight back afterwards (a copy, not <see cref="AdaptedLinear.Unmerge"/>,
-    /// whose inverse is only approximate for bat).
+    /// The network's weights under their Hugging Face names, as float32 arrays, each adapted layer's weight being what
+    /// the layer computes with: W + dW for an enabled adapter (merged or not: merging keeps its own tensor and never
+    /// writes W, so the merge is computed here afresh, in float32, from W and the adapter), W for a disabled one. The
+    /// network is only read.
     /// </summary>
+    /// <exception cref="NotSupportedException">A weight is not float32 (a network held in bf16/fp16: export from its float32 weights).</exception>
     public static Dictionary<string, OnnxWeight> MergedWeights(SequenceClassifier network)
     {
-        var mergedHere = new List<(AdaptedLinear Layer, Tensor Original)>();
-        try
+        ArgumentNullException.ThrowIfNull(network);
+        var result = new Dictionary<string, OnnxWeight>(StringComparer.Ordinal);
+        foreach (var (name, tensor) in AdapterInjector.BaseStateDict(network))
         {
-            using (no_grad())
-            {
-                foreach (var (name, layer) in AdapterInjector.AdaptedLayers(network))
-                {
-                    if (layer.Merged || !layer.AdapterEnabled) continue;   // disabled: the network computes the base layer alone
-                    Tensor weight = layer.BaseLayer.weight!;
-                    if (weight.dtype != ScalarType.Float32)
-                        throw new NotSupportedException($"ONNX export merges adapters in float32; the layer '{name}' has {weight.dtype} weights.");
-                    mergedHere.Add((layer, weight.detach().clone()));
-                    layer.Merge();
-                }
-            }
-            var result = new Dictionary<string, OnnxWeight>(StringComparer.Ordinal);
-            foreach (var (name, tensor) in AdapterInjector.BaseStateDict(network))
-            {
-                if (!tensor.is_floating_point()) continue;
-                if (tensor.dtype != ScalarType.Float32)
-                    throw new NotSupportedException($"ONNX export writes float32 weights; the tensor '{name}' is {tensor.dtype}.");
-                result[name] = ToArray(tensor);
-            }
-            return result;
+            if (!tensor.is_floating_point()) continue;
+            if (tensor.dtype != ScalarType.Float32)
+                throw new NotSupportedException($"ONNX export writes float32 weights; the tensor '{name}' is {tensor.dtype}.");
+            result[name] = ToArray(tensor);
         }
-        finally
+        foreach (var (name, layer) in AdapterInjector.AdaptedLayers(network))
         {
-            List<Exception>? failures = null;
-            using (no_grad())
-            {
-                foreach (var (layer, original) in mergedHere)
-                {
-                    // Unmerge clears the layer's merged state; the copy then restores the weight bit for bit.
-                    try
-                    {
-                        if (layer.Merged) layer.Unmerge();
-                    }
-                    catch (Exception e)
-                    {
-                        (failures ??= []).Add(e);
-                    }
-                    layer.BaseLayer.weight!.copy_(original);
-                    original.Dispose();
-                }
-            }
-            if (failures is not null)
-                throw new InvalidOperationException("Export merged the adapters but could not mark them unmerged again; reload the model.", new AggregateException(failures));
+            // BaseStateDict named the base weight '<layer>.weight': replace it with the weight the layer computes with.
+            using Tensor effective = layer.EffectiveWeightFloat32();
+            result[name + ".weight"] = ToArray(effective);
         }
+        return result;
+    }
+
+    /// <summary>Whether every floating-point tensor of <paramref name="network"/> is float32 (what <see cref="Export"/> needs).</summary>
+    public static bool IsFloat32(SequenceClassifier network)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        return network.state_dict().Values.All(t => !t.is_floating_point() || t.dtype == ScalarType.Float32);
     }
 
     static OnnxWeight ToArray(Tensor tensor)

@@ -1,10 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Google.Protobuf;
 using Microsoft.ML.Fossil.Modeling;
 using Microsoft.ML.Fossil.Tokenization;
-using Onnx;
 
 namespace Microsoft.ML.Fossil.Onnx;
 
@@ -26,41 +24,50 @@ internal static class OnnxExportFolder
     static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     /// <summary>The files of an export folder.</summary>
-    /// <param name="model">The exported graph.</param>
+    /// <param name="onnx">The exported graph's bytes.</param>
     /// <param name="config">The backbone's Hugging Face configuration.</param>
     /// <param name="regression">True for one regression output, false for classification.</param>
     /// <param name="labelNames">Class names in output order (ignored for regression).</param>
     /// <param name="tokenizer">How the model's text is tokenized (special tokens, casing, maximum length).</param>
     /// <param name="tokenizerFiles">The backbone's tokenizer files by name.</param>
     /// <param name="head">The exported head, recorded in config.json as <c>fossil_head</c>.</param>
-    public static IReadOnlyList<OnnxFolderFile> Contents(ModelProto model, EncoderConfig config, bool regression, IReadOnlyList<string> labelNames,
-        TextEncoderSettings tokenizer, IReadOnlyDictionary<string, byte[]> tokenizerFiles, OnnxHeadKind head)
+    public static IReadOnlyList<OnnxFolderFile> Contents(byte[] onnx, EncoderConfig config, bool regression, IReadOnlyList<string> labelNames,
+        TokenizerSettings tokenizer, IReadOnlyDictionary<string, byte[]> tokenizerFiles, OnnxHeadKind head)
     {
-        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(onnx);
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(labelNames);
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(tokenizerFiles);
         var files = new List<OnnxFolderFile>
         {
-            new(ModelFileName, model.WriteTo),
+            Bytes(ModelFileName, onnx),
             Bytes("config.json", ConfigJson(config, regression, labelNames, head)),
         };
-        if (config.Family == EncoderFamily.Roberta)
-        {
-            files.Add(Bytes("vocab.json", Required(tokenizerFiles, "vocab.json")));
-            files.Add(Bytes("merges.txt", Required(tokenizerFiles, "merges.txt")));
-        }
-        else
-        {
-            // Line ends normalised to \n (the MiniLM package ships CRLF); the tokens are unchanged.
-            string vocab = Encoding.UTF8.GetString(Required(tokenizerFiles, "vocab.txt")).Replace("\r\n", "\n", StringComparison.Ordinal);
-            files.Add(Bytes("vocab.txt", Encoding.UTF8.GetBytes(vocab)));
-        }
+        foreach (var (name, content) in TokenizerFiles(config, tokenizerFiles)) files.Add(Bytes(name, content));
         tokenizerFiles.TryGetValue("tokenizer_config.json", out byte[]? existing);
         files.Add(Bytes("tokenizer_config.json", TokenizerConfigJson(config, tokenizer, existing)));
         files.Add(Bytes("special_tokens_map.json", SpecialTokensMapJson(config, tokenizer)));
         return files;
+    }
+
+    /// <summary>
+    /// The vocabulary files an export carries, by name: <c>vocab.json</c> and <c>merges.txt</c> (RoBERTa family) as the
+    /// backbone has them, or <c>vocab.txt</c> (BERT family) with its line ends normalised to <c>\n</c> (the MiniLM
+    /// package ships CRLF; the tokens are unchanged). The same bytes go into the folder and the ONNX Runtime model zip.
+    /// </summary>
+    public static IReadOnlyDictionary<string, byte[]> TokenizerFiles(EncoderConfig config, IReadOnlyDictionary<string, byte[]> tokenizerFiles)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(tokenizerFiles);
+        if (config.Family == EncoderFamily.Roberta)
+            return new Dictionary<string, byte[]>(StringComparer.Ordinal)
+            {
+                ["vocab.json"] = Required(tokenizerFiles, "vocab.json"),
+                ["merges.txt"] = Required(tokenizerFiles, "merges.txt"),
+            };
+        string vocab = Encoding.UTF8.GetString(Required(tokenizerFiles, "vocab.txt")).Replace("\r\n", "\n", StringComparison.Ordinal);
+        return new Dictionary<string, byte[]>(StringComparer.Ordinal) { ["vocab.txt"] = Encoding.UTF8.GetBytes(vocab) };
     }
 
     static byte[] Required(IReadOnlyDictionary<string, byte[]> files, string name) =>
@@ -114,7 +121,7 @@ internal static class OnnxExportFolder
     /// tokenizer class; in both, the settings the model's ids depend on (casing, accents, the maximum
     /// length it was trained with, so <c>truncation=True</c> truncates as ML.NET does).
     /// </summary>
-    public static byte[] TokenizerConfigJson(EncoderConfig config, TextEncoderSettings tokenizer, byte[]? existing)
+    public static byte[] TokenizerConfigJson(EncoderConfig config, TokenizerSettings tokenizer, byte[]? existing)
     {
         JsonObject json;
         try
@@ -138,14 +145,14 @@ internal static class OnnxExportFolder
     }
 
     /// <summary>special_tokens_map.json from the model's tokenizer settings.</summary>
-    public static byte[] SpecialTokensMapJson(EncoderConfig config, TextEncoderSettings tokenizer)
+    public static byte[] SpecialTokensMapJson(EncoderConfig config, TokenizerSettings tokenizer)
     {
         var json = new JsonObject();
         foreach (var (key, value) in SpecialTokens(config, tokenizer)) json[key] = value;
         return Encoding.UTF8.GetBytes(json.ToJsonString(Indented));
     }
 
-    static IEnumerable<(string Key, string Value)> SpecialTokens(EncoderConfig config, TextEncoderSettings tokenizer)
+    static IEnumerable<(string Key, string Value)> SpecialTokens(EncoderConfig config, TokenizerSettings tokenizer)
     {
         if (config.Family == EncoderFamily.Roberta)
         {

@@ -1,4 +1,6 @@
 using System.Globalization;
+using Microsoft.ML.Fossil.Collation;
+using Microsoft.ML.Fossil.Scoring;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
@@ -29,32 +31,36 @@ internal sealed record OnnxRuntimeNetworkOptions
 }
 
 /// <summary>
-/// Scores an exported sequence classifier (<see cref="OnnxClassifierContract"/>) with ONNX Runtime:
-/// collated int64 arrays in, float logits out. Uses no TorchSharp type, so an application without
-/// libtorch can run it; the application brings ONNX Runtime's native library (package
-/// Microsoft.ML.OnnxRuntime). Safe to call from several threads at once (ONNX Runtime sessions are).
+/// Scores an exported sequence classifier (<see cref="OnnxClassifierContract"/>) with ONNX Runtime: the network
+/// stage of <see cref="TextScorer"/> for deployment without libtorch (collated int64 arrays in, float logits out).
+/// Uses no TorchSharp type, so an application without libtorch can run it; the application brings ONNX Runtime's
+/// native library (package Microsoft.ML.OnnxRuntime). Safe to call from several threads at once (ONNX Runtime
+/// sessions are).
 /// </summary>
-internal sealed class OnnxRuntimeNetwork : IDisposable
+internal sealed class OnnxRuntimeNetwork : IScoringNetwork
 {
     readonly InferenceSession session;
     readonly string[] outputNames = [OnnxClassifierContract.Logits];
 
-    OnnxRuntimeNetwork(string path, InferenceSession session, bool usesTokenTypeIds, int numLabels)
+    OnnxRuntimeNetwork(string source, InferenceSession session, bool usesTokenTypeIds, int numLabels)
     {
-        Path = path;
+        Source = source;
         this.session = session;
         UsesTokenTypeIds = usesTokenTypeIds;
         NumLabels = numLabels;
     }
 
-    /// <summary>The model file.</summary>
-    public string Path { get; }
+    /// <summary>Where the model came from, as messages name it: its file (quoted), or its entry in a model zip.</summary>
+    public string Source { get; }
 
     /// <summary>Whether the model takes <c>token_type_ids</c> (BERT family).</summary>
     public bool UsesTokenTypeIds { get; }
 
     /// <summary>Columns of <c>logits</c>.</summary>
     public int NumLabels { get; }
+
+    /// <inheritdoc />
+    public int OutputCount => NumLabels;
 
     /// <summary>The model's metadata (key/value pairs written at export, <c>fossil.*</c>).</summary>
     public IReadOnlyDictionary<string, string> Metadata => session.ModelMetadata.CustomMetadataMap;
@@ -71,16 +77,34 @@ internal sealed class OnnxRuntimeNetwork : IDisposable
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         options ??= new OnnxRuntimeNetworkOptions();
+        path = Path.GetFullPath(path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"ONNX model not found: '{path}'.", path);
+        return Create($"'{path}'", options, sessionOptions => new InferenceSession(path, sessionOptions));
+    }
+
+    /// <summary>
+    /// Loads and checks an ONNX model held in memory (an entry of a model zip) as <see cref="Load(string, OnnxRuntimeNetworkOptions?)"/>
+    /// does a file; <paramref name="source"/> names it in messages (e.g. <c>entry 'model.onnx' of the model zip</c>).
+    /// </summary>
+    /// <exception cref="InvalidDataException">The bytes are not an ONNX model ONNX Runtime can load, or its inputs or outputs differ from the contract.</exception>
+    /// <exception cref="InvalidOperationException">ONNX Runtime's native library is missing from the application.</exception>
+    public static OnnxRuntimeNetwork Load(byte[] model, string source, OnnxRuntimeNetworkOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrWhiteSpace(source);
+        if (model.Length == 0) throw new InvalidDataException($"The ONNX model {source} is empty.");
+        return Create(source, options ?? new OnnxRuntimeNetworkOptions(), sessionOptions => new InferenceSession(model, sessionOptions));
+    }
+
+    static OnnxRuntimeNetwork Create(string source, OnnxRuntimeNetworkOptions options, Func<SessionOptions, InferenceSession> open)
+    {
         if (options.IntraOpThreads < 1)
             throw new ArgumentOutOfRangeException(nameof(options), options.IntraOpThreads, "IntraOpThreads must be at least 1.");
-        path = System.IO.Path.GetFullPath(path);
-        if (!File.Exists(path)) throw new FileNotFoundException($"ONNX model not found: '{path}'.", path);
-
-        InferenceSession session = CreateSession(path, options);
+        InferenceSession session = CreateSession(source, options, open);
         try
         {
-            var (usesTypes, labels) = Validate(path, session, options.ExpectedLabels);
-            return new OnnxRuntimeNetwork(path, session, usesTypes, labels);
+            var (usesTypes, labels) = Validate(source, session, options.ExpectedLabels);
+            return new OnnxRuntimeNetwork(source, session, usesTypes, labels);
         }
         catch
         {
@@ -89,7 +113,7 @@ internal sealed class OnnxRuntimeNetwork : IDisposable
         }
     }
 
-    static InferenceSession CreateSession(string path, OnnxRuntimeNetworkOptions options)
+    static InferenceSession CreateSession(string source, OnnxRuntimeNetworkOptions options, Func<SessionOptions, InferenceSession> open)
     {
         SessionOptions sessionOptions;
         try
@@ -118,16 +142,16 @@ internal sealed class OnnxRuntimeNetwork : IDisposable
             if (options.OptimizedModelPath is { } optimized) sessionOptions.OptimizedModelFilePath = optimized;
             try
             {
-                return new InferenceSession(path, sessionOptions);
+                return open(sessionOptions);
             }
             catch (OnnxRuntimeException e)
             {
-                throw new InvalidDataException($"ONNX Runtime cannot load '{path}' as an ONNX model (damaged, truncated or not ONNX): {e.Message}", e);
+                throw new InvalidDataException($"ONNX Runtime cannot load {source} as an ONNX model (damaged, truncated or not ONNX): {e.Message}", e);
             }
         }
     }
 
-    static (bool UsesTokenTypeIds, int NumLabels) Validate(string path, InferenceSession session, int? expectedLabels)
+    static (bool UsesTokenTypeIds, int NumLabels) Validate(string source, InferenceSession session, int? expectedLabels)
     {
         IReadOnlyDictionary<string, NodeMetadata> inputs = session.InputMetadata;
         const string expectedInputs =
@@ -137,23 +161,23 @@ internal sealed class OnnxRuntimeNetwork : IDisposable
         foreach (var (name, metadata) in inputs)
         {
             if (name is not (OnnxClassifierContract.InputIds or OnnxClassifierContract.AttentionMask or OnnxClassifierContract.TokenTypeIds))
-                throw new InvalidDataException($"The ONNX model '{path}' has an unexpected input '{name}' {Describe(metadata)}; expected {expectedInputs}. Its inputs: {Found()}.");
+                throw new InvalidDataException($"The ONNX model {source} has an unexpected input '{name}' {Describe(metadata)}; expected {expectedInputs}. Its inputs: {Found()}.");
             if (!metadata.IsTensor || metadata.ElementDataType != TensorElementType.Int64 || metadata.Dimensions.Length != 2)
-                throw new InvalidDataException($"The ONNX model '{path}' has input '{name}' {Describe(metadata)}; expected int64 [batch, sequence].");
+                throw new InvalidDataException($"The ONNX model {source} has input '{name}' {Describe(metadata)}; expected int64 [batch, sequence].");
         }
         foreach (string required in new[] { OnnxClassifierContract.InputIds, OnnxClassifierContract.AttentionMask })
             if (!inputs.ContainsKey(required))
-                throw new InvalidDataException($"The ONNX model '{path}' has no input '{required}'; expected {expectedInputs}. Its inputs: {Found()}.");
+                throw new InvalidDataException($"The ONNX model {source} has no input '{required}'; expected {expectedInputs}. Its inputs: {Found()}.");
 
         IReadOnlyDictionary<string, NodeMetadata> outputs = session.OutputMetadata;
         if (!outputs.TryGetValue(OnnxClassifierContract.Logits, out NodeMetadata? logits))
             throw new InvalidDataException(
-                $"The ONNX model '{path}' has no output '{OnnxClassifierContract.Logits}' (float [batch, labels]). Its outputs: {string.Join(", ", outputs.Select(o => $"{o.Key} {Describe(o.Value)}"))}.");
+                $"The ONNX model {source} has no output '{OnnxClassifierContract.Logits}' (float [batch, labels]). Its outputs: {string.Join(", ", outputs.Select(o => $"{o.Key} {Describe(o.Value)}"))}.");
         if (!logits.IsTensor || logits.ElementDataType != TensorElementType.Float || logits.Dimensions.Length != 2 || logits.Dimensions[1] < 1)
-            throw new InvalidDataException($"The ONNX model '{path}' has output '{OnnxClassifierContract.Logits}' {Describe(logits)}; expected float [batch, labels] with a fixed number of labels.");
+            throw new InvalidDataException($"The ONNX model {source} has output '{OnnxClassifierContract.Logits}' {Describe(logits)}; expected float [batch, labels] with a fixed number of labels.");
         int labels = logits.Dimensions[1];
         if (expectedLabels is { } expected && expected != labels)
-            throw new InvalidDataException($"The ONNX model '{path}' has {labels} output column(s); expected {expected}.");
+            throw new InvalidDataException($"The ONNX model {source} has {labels} output column(s); expected {expected}.");
         return (inputs.ContainsKey(OnnxClassifierContract.TokenTypeIds), labels);
     }
 
@@ -191,7 +215,7 @@ internal sealed class OnnxRuntimeNetwork : IDisposable
         if (UsesTokenTypeIds)
         {
             if (tokenTypeIds is null)
-                throw new ArgumentNullException(nameof(tokenTypeIds), $"The ONNX model '{Path}' takes {OnnxClassifierContract.TokenTypeIds}.");
+                throw new ArgumentNullException(nameof(tokenTypeIds), $"The ONNX model {Source} takes {OnnxClassifierContract.TokenTypeIds}.");
             Check(tokenTypeIds, nameof(tokenTypeIds));
         }
 
@@ -214,13 +238,20 @@ internal sealed class OnnxRuntimeNetwork : IDisposable
             long[] outputShape = logits.GetTensorTypeAndShape().Shape;
             if (outputShape.Length != 2 || outputShape[0] != batch || outputShape[1] != NumLabels)
                 throw new InvalidDataException(
-                    $"The ONNX model '{Path}' returned logits of shape [{string.Join(", ", outputShape)}] for a batch of {batch}; expected [{batch}, {NumLabels}].");
+                    $"The ONNX model {Source} returned logits of shape [{string.Join(", ", outputShape)}] for a batch of {batch}; expected [{batch}, {NumLabels}].");
             return logits.GetTensorDataAsSpan<float>().ToArray();
         }
         finally
         {
             foreach (OrtValue value in values) value.Dispose();
         }
+    }
+
+    /// <inheritdoc />
+    public float[] Run(TokenBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        return Score(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds, batch.BatchSize, batch.SequenceLength);
     }
 
     bool disposed;

@@ -36,7 +36,7 @@ public sealed class OnnxExportFolderTests : IDisposable
     {
         byte[] vocab = MiniLmVocab();
         Assert.Contains((byte)'\r', vocab);   // the package's CRLF file
-        TextEncoder encoder = TextEncoder.ForBert(new MemoryStream(vocab), lowerCase: true, maxLength: 32);
+        TextTokenizer encoder = TextTokenizer.ForBert(new MemoryStream(vocab), lowerCase: true, maxLength: 32);
         EncoderConfig config = HuggingFaceFixtures.TinyBert();
         using var network = new SequenceClassifier(HuggingFaceFixtures.PerturbedModel(config, addPoolingLayer: true, seed: 8), 3, HeadKind.Default);
         string[] labels = ["negative", "neutral", "positive"];
@@ -83,7 +83,7 @@ public sealed class OnnxExportFolderTests : IDisposable
             ["merges.txt"] = Encoding.UTF8.GetBytes(TokenizationData.Roberta.Value.MergesTxt),
             ["tokenizer_config.json"] = """{"add_prefix_space": false, "model_max_length": 512, "errors": "replace"}"""u8.ToArray(),
         };
-        TextEncoder encoder = TextEncoder.ForRoberta(new MemoryStream(files["vocab.json"]), new MemoryStream(files["merges.txt"]), 40);
+        TextTokenizer encoder = TextTokenizer.ForRoberta(new MemoryStream(files["vocab.json"]), new MemoryStream(files["merges.txt"]), 40);
         EncoderConfig config = HuggingFaceFixtures.TinyRoberta();
         using var network = new SequenceClassifier(HuggingFaceFixtures.PerturbedModel(config, addPoolingLayer: false, seed: 9), 1, HeadKind.Default);
         string target = temp.Sub("existing");   // an existing folder: file-by-file replacement
@@ -157,7 +157,7 @@ public sealed class OnnxExportFolderTests : IDisposable
         Assert.Throws<ArgumentException>(() => OnnxExportFolder.Write(temp.Path, [Text("../escape.txt", "A")]));
 
         using var network = new SequenceClassifier(HuggingFaceFixtures.PerturbedModel(HuggingFaceFixtures.TinyBert(), addPoolingLayer: false, seed: 1), 3, HeadKind.MeanPooling);
-        TextEncoder encoder = TextEncoder.ForBert(new MemoryStream(MiniLmVocab()), lowerCase: true, maxLength: 16);
+        TextTokenizer encoder = TextTokenizer.ForBert(new MemoryStream(MiniLmVocab()), lowerCase: true, maxLength: 16);
         var vocab = new Dictionary<string, byte[]> { ["vocab.txt"] = MiniLmVocab() };
         Assert.Contains("3 outputs but 2 class names", Assert.Throws<ArgumentException>(() =>
             OnnxClassifierExporter.ExportFolder(temp.File("x"), network, false, ["a", "b"], encoder.Settings, vocab)).Message);

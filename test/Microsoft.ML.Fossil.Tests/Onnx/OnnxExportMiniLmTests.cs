@@ -38,13 +38,13 @@ public sealed class OnnxExportMiniLmTests(ITestOutputHelper output) : IDisposabl
         ("Is it good?", "Yes."),
     ];
 
-    static (SequenceClassifier Network, TextEncoder Encoder) Build(AdapterOptions adapter, int labels, HeadKind head, long seed, double adapterScale)
+    static (SequenceClassifier Network, TextTokenizer Encoder) Build(AdapterOptions adapter, int labels, HeadKind head, long seed, double adapterScale)
     {
         LoadedBackbone backbone = BackboneSource.MiniLM().Load();
         var network = new SequenceClassifier(backbone.Encoder, labels, head);
         AdapterInjector.Apply(network, adapter);
         Perturb(network, seed, adapterScale);
-        return (network, backbone.CreateTextEncoder(128));
+        return (network, backbone.CreateTokenizer(128));
     }
 
     /// <summary>Batch 1 (each row alone) and the ragged batch (padded to the longest) against TorchSharp.</summary>

@@ -73,7 +73,7 @@ public sealed class OnnxExportRobertaTests(ITestOutputHelper output) : IDisposab
         Assert.IsType<RobertaClassificationHead>(network.Classifier);
         AdapterInjector.Apply(network, new AdapterOptions { Kind = AdapterKind.Fossil, Rank = 8, TargetModules = [AdapterOptions.AllLinear] });
         Perturb(network, seed: 3, adapterScale: 0.05);
-        TextEncoder encoder = backbone.CreateTextEncoder(64);
+        TextTokenizer encoder = backbone.CreateTokenizer(64);
 
         string path = folder.File("roberta.onnx");
         ExportTo(network, path);
@@ -118,7 +118,7 @@ public sealed class OnnxExportRobertaTests(ITestOutputHelper output) : IDisposab
         using var network = new SequenceClassifier(backbone.Encoder, 1, HeadKind.MeanPooling);
         AdapterInjector.Apply(network, new AdapterOptions { Kind = AdapterKind.Lora, Rank = 4, LoraAlpha = 8 });
         Perturb(network, seed: 4, adapterScale: 0.1);
-        TextEncoder encoder = backbone.CreateTextEncoder(64);
+        TextTokenizer encoder = backbone.CreateTokenizer(64);
 
         string path = folder.File("roberta-regression.onnx");
         ExportTo(network, path);

@@ -43,19 +43,19 @@ public sealed class OnnxMeasurements(ITestOutputHelper output) : IDisposable
         ITransformer fitted = MiniLmFineFoodsFixture.Pipeline(ml, AdapterKind.Fossil).Fit(train);
         output.WriteLine($"trained FOSSIL MiniLM on 800 rows in {clock.Elapsed.TotalSeconds:F0} s");
         using var fossil = ((IEnumerable<ITransformer>)fitted).OfType<FossilTextClassificationTransformer>().Single();
-        FineTunedModel model = fossil.Model;
-        SequenceClassifier network = model.Network;
-        TextEncoder encoder = model.TextEncoder;
+        SequenceClassifier network = fossil.Core.Network.Network;
+        TextTokenizer encoder = fossil.Core.Network.Tokenizer;
+        IReadOnlyList<string> labelNames = fossil.Core.Definition.LabelNames;
         int labels = network.NumLabels;
 
         string fp32Path = folder.File("model.onnx"), int8Path = folder.File("model-int8.onnx");
         ExportTo(network, fp32Path);
         ExportTo(network, int8Path, int8: true);
-        model.MergeAdapters();   // TorchSharp serves merged models (MergeAdaptersOnLoad)
+        AdapterInjector.MergeAll(network);   // TorchSharp serves merged models (MergeAdaptersOnLoad)
 
         string[][] test = [.. File.ReadAllLines(FineFoods.PathOf("fine_foods_test.tsv")).Skip(1).Select(l => l.Split('\t'))];
-        List<EncodedText> rows = [.. test.Select(r => encoder.Encode(r[0]))];
-        int[] gold = [.. test.Select(r => model.LabelNames.ToList().IndexOf(r[1]))];
+        List<TokenizedText> rows = [.. test.Select(r => encoder.Encode(r[0]))];
+        int[] gold = [.. test.Select(r => labelNames.ToList().IndexOf(r[1]))];
         Assert.DoesNotContain(-1, gold);
 
         using var fp32 = OnnxRuntimeNetwork.Load(fp32Path, new OnnxRuntimeNetworkOptions { IntraOpThreads = 2 });
@@ -94,14 +94,14 @@ public sealed class OnnxMeasurements(ITestOutputHelper output) : IDisposable
         using var network = new SequenceClassifier(backbone.Encoder, 2, HeadKind.MeanPooling);
         AdapterInjector.Apply(network, AdapterOptions.ForFossil());
         Perturb(network, seed: 1, adapterScale: 0.01);
-        TextEncoder encoder = backbone.CreateTextEncoder(64);
+        TextTokenizer encoder = backbone.CreateTokenizer(64);
         string fp32Path = folder.File("model.onnx"), int8Path = folder.File("model-int8.onnx");
         ExportTo(network, fp32Path);
         ExportTo(network, int8Path, int8: true);
         AdapterInjector.MergeAll(network);   // TorchSharp serves merged models (MergeAdaptersOnLoad)
         using var fp32 = OnnxRuntimeNetwork.Load(fp32Path, new OnnxRuntimeNetworkOptions { IntraOpThreads = 2 });
         using var int8 = OnnxRuntimeNetwork.Load(int8Path, new OnnxRuntimeNetworkOptions { IntraOpThreads = 2 });
-        List<EncodedText> rows = [.. File.ReadAllLines(FineFoods.PathOf("fine_foods_test.tsv")).Skip(1).Select(l => encoder.Encode(l.Split('\t')[0]))];
+        List<TokenizedText> rows = [.. File.ReadAllLines(FineFoods.PathOf("fine_foods_test.tsv")).Skip(1).Select(l => encoder.Encode(l.Split('\t')[0]))];
 
         // The reference: the package's own MiniLM ONNX export (encoder only, opset 13), same session settings.
         string packagePath = folder.File("package-minilm.onnx");
@@ -113,7 +113,7 @@ public sealed class OnnxMeasurements(ITestOutputHelper output) : IDisposable
         using var package = new InferenceSession(packagePath, packageOptions);
 
         // Real rows truncated to exactly 64 tokens (no padding).
-        List<EncodedText> long64 = [.. rows.Where(r => r.Length == 64).Take(32)];
+        List<TokenizedText> long64 = [.. rows.Where(r => r.Length == 64).Take(32)];
         Assert.Equal(32, long64.Count);
         set_num_threads(2);
         foreach (int batchSize in new[] { 1, 32 })

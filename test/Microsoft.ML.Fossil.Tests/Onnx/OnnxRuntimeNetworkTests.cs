@@ -182,7 +182,8 @@ public sealed class OnnxRuntimeNetworkTests : IDisposable
         {
             Assembly fossil = context.LoadFromAssemblyPath(typeof(OnnxRuntimeNetwork).Assembly.Location);
             Type runner = fossil.GetType(typeof(OnnxRuntimeNetwork).FullName!, throwOnError: true)!;
-            object network = runner.GetMethod(nameof(OnnxRuntimeNetwork.Load))!.Invoke(null, [path, null])!;
+            Type options = fossil.GetType(typeof(OnnxRuntimeNetworkOptions).FullName!, throwOnError: true)!;
+            object network = runner.GetMethod(nameof(OnnxRuntimeNetwork.Load), [typeof(string), options])!.Invoke(null, [path, null])!;
             try
             {
                 var logits = (float[])runner.GetMethod(nameof(OnnxRuntimeNetwork.Score))!.Invoke(network,

@@ -16,8 +16,8 @@ internal sealed record Collated(long[] Ids, long[] Mask, long[] Types, int Batch
 /// <summary>Helpers shared by the ONNX export tests: collation, reference logits, export to a file.</summary>
 internal static class OnnxTestSupport
 {
-    /// <summary>Pads <paramref name="rows"/> to the longest with <paramref name="padId"/> (mask 0, type 0), as TextEncoder.Pad does.</summary>
-    public static Collated Collate(IReadOnlyList<EncodedText> rows, int padId) =>
+    /// <summary>Pads <paramref name="rows"/> to the longest with <paramref name="padId"/> (mask 0, type 0), as TextTokenizer.Pad does.</summary>
+    public static Collated Collate(IReadOnlyList<TokenizedText> rows, int padId) =>
         Collate(rows.Select(r => r.InputIds.Select(i => (long)i).ToArray()).ToList(),
                 rows.Select(r => r.TokenTypeIds.Select(i => (long)i).ToArray()).ToList(), padId);
 
