@@ -49,4 +49,12 @@ internal static class CatalogEnvironment
         return (IHostEnvironment)(EnvironmentProperty.GetValue(trainers)
             ?? throw new InvalidOperationException("The catalog has no host environment."));
     }
+
+    /// <summary>The environment (the <see cref="MLContext"/>) <c>mlContext.Model</c> belongs to.</summary>
+    public static IHostEnvironment Of(ModelOperationsCatalog model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return (IHostEnvironment)(EnvironmentProperty.GetValue(model)
+            ?? throw new InvalidOperationException("The model catalog has no host environment."));
+    }
 }

@@ -180,13 +180,11 @@ internal static class OnnxExportFolder
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(folder);
         ArgumentNullException.ThrowIfNull(files);
-        folder = Path.GetFullPath(folder);
         foreach (OnnxFolderFile file in files)
             if (file.Name.Length == 0 || file.Name != Path.GetFileName(file.Name))
                 throw new ArgumentException($"'{file.Name}' is not a plain file name.", nameof(files));
-        if (File.Exists(folder)) throw new IOException($"Cannot export into '{folder}': it is a file, not a folder.");
-        string parent = Path.GetDirectoryName(folder) ?? throw new IOException($"'{folder}' has no parent folder.");
-        if (!Directory.Exists(parent)) throw new DirectoryNotFoundException($"Cannot export into '{folder}': the parent folder '{parent}' does not exist.");
+        folder = CheckTarget(folder);
+        string parent = Path.GetDirectoryName(folder)!;
 
         if (!Directory.Exists(folder))
         {
@@ -224,6 +222,22 @@ internal static class OnnxExportFolder
             foreach (var (temporary, _) in temporaries) TryDelete(() => File.Delete(temporary), temporary);
             throw;
         }
+    }
+
+    /// <summary>
+    /// The full path of <paramref name="folder"/> once it is known to be writable as an export folder: not a file, and
+    /// its parent folder exists (checked before an export spends time on the model).
+    /// </summary>
+    /// <exception cref="IOException">The path is a file.</exception>
+    /// <exception cref="DirectoryNotFoundException">The parent folder does not exist; the message names it.</exception>
+    public static string CheckTarget(string folder)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        folder = Path.GetFullPath(folder);
+        if (File.Exists(folder)) throw new IOException($"Cannot export into '{folder}': it is a file, not a folder.");
+        string parent = Path.GetDirectoryName(folder) ?? throw new IOException($"'{folder}' has no parent folder.");
+        if (!Directory.Exists(parent)) throw new DirectoryNotFoundException($"Cannot export into '{folder}': the parent folder '{parent}' does not exist.");
+        return folder;
     }
 
     static void WriteFlushed(string path, OnnxFolderFile file, CancellationToken cancellationToken)
