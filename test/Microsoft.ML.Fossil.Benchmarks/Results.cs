@@ -20,6 +20,8 @@ internal sealed class SuiteResults
     public List<InferenceResult> Inference { get; set; } = [];
     public List<MlNetResult> MlNet { get; set; } = [];
     public List<Macro.ProfileResult> Profile { get; set; } = [];
+    /// <summary>The ONNX Runtime comparison (issue 12).</summary>
+    public Macro.OnnxResult? Onnx { get; set; }
     public List<TargetCheck> Targets { get; set; } = [];
     public List<string> Errors { get; set; } = [];
 
