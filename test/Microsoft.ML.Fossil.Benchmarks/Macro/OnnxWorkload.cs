@@ -270,7 +270,9 @@ internal static class OnnxWorkload
                 {
                     string target = Path.Combine(output, withTorch ? "with" : "without");
                     var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+                    // Its own artifacts folder (obj, bin of the app and the library): the repository's build outputs stay as they are.
                     foreach (string a in new[] { "publish", project, "-c", "Release", "-r", "linux-x64", "--self-contained", "false", "-o", target,
+                                 "--artifacts-path", Path.Combine(output, withTorch ? "artifacts-with" : "artifacts-without"),
                                  $"-p:FossilConsumerWithLibTorch={(withTorch ? "true" : "false")}", "-nologo" })
                         start.ArgumentList.Add(a);
                     Log($"dotnet publish -r linux-x64 ({name}) ...");

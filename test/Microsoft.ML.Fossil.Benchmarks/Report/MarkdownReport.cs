@@ -191,7 +191,7 @@ internal static class MarkdownReport
                 $"and exported with ExportForOnnxRuntime and loaded from mlnet-model.zip (ONNX Runtime, {onnx.OnnxRuntimeThreads} intra-op threads; TorchSharp {onnx.TorchThreads}). " +
                 $"Accuracy over {onnx.TestRows} test reviews through Transform. Speed: the engines take turns ({onnx.EngineTurnRowsPerSecond.First().Value.Count} turns of " +
                 $"{onnx.EngineRowMs.First().Value.Count / Math.Max(1, onnx.EngineTurnRowsPerSecond.First().Value.Count)} rows, rotating order), PredictionEngine row by row; " +
-                $"'network' is the network stage alone on the same rows collated one by one; Transform at batch {onnx.TransformBatchSize} over {onnx.EngineTurnRowsPerSecond.First().Value.Count} rounds. " +
+                $"'network' is the network stage alone on the same rows collated one by one; Transform at batch {onnx.TransformBatchSize} over {onnx.TransformRowsPerSecond.First().Value.Count} rounds. " +
                 $"Load average {F(onnx.LoadAverageAtStart, "F1")} at the start, {F(onnx.LoadAverageAtEnd, "F1")} at the end.");
             md.AppendLine();
             md.AppendLine("| engine | accuracy | labels as TorchSharp | max abs dp | PredictionEngine rows/s (median turn) | fastest row ms | p50 row ms | network ms/row (p50 / fastest) | Transform rows/s | model.onnx | mlnet-model.zip |");
