@@ -122,6 +122,8 @@ public static class Program
 
     static void RunMacro(RunSettings settings, SuiteResults results, Stopwatch total)
     {
+        if (settings.Onnx) RunOnnx(settings, results, total);
+        if (!settings.ModelWorkloads) return;
         string? robertaFolder = null;
         if (settings.Models.Contains(BenchModels.RobertaBase))
         {
@@ -303,6 +305,30 @@ public static class Program
         }
     }
 
+    /// <summary>The ONNX Runtime comparison in a child process, then the serving app's published sizes (no torch needed).</summary>
+    static void RunOnnx(RunSettings settings, SuiteResults results, Stopwatch total)
+    {
+        var spec = new OnnxSpec
+        {
+            Seed = settings.Seed, TrainRows = settings.OnnxTrainRows, Epochs = settings.OnnxEpochs, MaxSequenceLength = settings.OnnxMaxSequenceLength,
+            EngineRowsPerTurn = settings.OnnxEngineRowsPerTurn, EngineTurns = settings.OnnxEngineTurns,
+            TransformRows = settings.OnnxTransformRows, TransformRounds = settings.OnnxTransformRounds,
+        };
+        // Fitting MiniLM on a shared machine can take many minutes: the ONNX child gets at least half an hour.
+        RunSettings childSettings = settings with { ChildTimeout = TimeSpan.FromTicks(Math.Max(settings.ChildTimeout.Ticks, TimeSpan.FromMinutes(30).Ticks)) };
+        OnnxResult? onnx = RunChildProcess<OnnxSpec, OnnxResult>("onnx", spec, childSettings, out string? error);
+        onnx ??= new OnnxResult();
+        if (error is not null) onnx.Error = error;
+        if (onnx.Error is not null) results.Errors.Add($"onnx: {onnx.Error}");
+        if (settings.OnnxPublish)
+        {
+            OnnxWorkload.MeasurePublishedSizes(onnx);
+            if (onnx.PublishError is not null) results.Errors.Add($"publish: {onnx.PublishError}");
+        }
+        results.Onnx = onnx;
+        Console.Error.WriteLine($"[suite] ONNX Runtime comparison done ({total.Elapsed.TotalSeconds:F0} s)");
+    }
+
     /// <summary>
     /// glibc raises its mmap threshold each time a large block is freed (up to 32 MiB), after which
     /// tensors come from the heap and freed memory stays resident, so peak RSS depends on the order of
@@ -354,7 +380,7 @@ public static class Program
     {
         if (args.Length != 4)
         {
-            Console.Error.WriteLine("usage: --child train|inference|profile|accuracy SPEC.json RESULT.json");
+            Console.Error.WriteLine("usage: --child train|inference|profile|accuracy|onnx SPEC.json RESULT.json");
             return 2;
         }
         string kind = args[1], specPath = args[2], resultPath = args[3];
@@ -369,6 +395,7 @@ public static class Program
                 "inference" => InferenceWorkload.Run(JsonSerializer.Deserialize<InferenceSpec>(json, SuiteResults.Json)!),
                 "profile" => ProfileWorkload.Run(JsonSerializer.Deserialize<ProfileSpec>(json, SuiteResults.Json)!),
                 "accuracy" => AccuracyWorkload.Run(JsonSerializer.Deserialize<AccuracySpec>(json, SuiteResults.Json)!),
+                "onnx" => OnnxWorkload.Run(JsonSerializer.Deserialize<OnnxSpec>(json, SuiteResults.Json)!),
                 _ => throw new ArgumentException($"Unknown child workload '{kind}'."),
             };
             File.WriteAllText(resultPath, JsonSerializer.Serialize(result, result.GetType(), SuiteResults.Json));

@@ -22,6 +22,8 @@ internal sealed class SuiteResults
     public List<Macro.ProfileResult> Profile { get; set; } = [];
     public List<AccuracyResult> Accuracy { get; set; } = [];
     public List<PeerResult> Peer { get; set; } = [];
+    /// <summary>The ONNX Runtime comparison (issue 12).</summary>
+    public Macro.OnnxResult? Onnx { get; set; }
     public List<TargetCheck> Targets { get; set; } = [];
     public List<string> Errors { get; set; } = [];
 

@@ -13,6 +13,27 @@ internal sealed record RunSettings
     public bool Micro { get; init; } = true;
     /// <summary>Run the macro workloads (training steps, loading, inference).</summary>
     public bool Macro { get; init; } = true;
+    /// <summary>Run the per-model macro workloads (training steps, loading, inference); false with --onnx-only.</summary>
+    public bool ModelWorkloads { get; init; } = true;
+
+    /// <summary>Run the ONNX Runtime comparison (issue 12): TorchSharp fp32 against its ONNX Runtime fp32 / int8 exports.</summary>
+    public bool Onnx { get; init; } = true;
+    /// <summary>Publish the serving app with and without libtorch (dotnet publish -r linux-x64) and measure it.</summary>
+    public bool OnnxPublish { get; init; } = true;
+    /// <summary>Reviews the ONNX comparison's MiniLM FOSSIL classifier is fitted on.</summary>
+    public int OnnxTrainRows { get; init; } = 800;
+    /// <summary>Epochs of that fit.</summary>
+    public int OnnxEpochs { get; init; } = 3;
+    /// <summary>Its maximum sequence length (reviews are truncated to it).</summary>
+    public int OnnxMaxSequenceLength { get; init; } = 64;
+    /// <summary>Rows each engine predicts per turn of the PredictionEngine comparison.</summary>
+    public int OnnxEngineRowsPerTurn { get; init; } = 16;
+    /// <summary>Turns of the PredictionEngine comparison.</summary>
+    public int OnnxEngineTurns { get; init; } = 16;
+    /// <summary>Rows transformed per round of the Transform comparison.</summary>
+    public int OnnxTransformRows { get; init; } = 256;
+    /// <summary>Rounds of the Transform comparison.</summary>
+    public int OnnxTransformRounds { get; init; } = 3;
 
     /// <summary>Rows per layer-benchmark input (batch x sequence flattened).</summary>
     public int MicroTokens { get; init; } = 32 * 128;
@@ -138,6 +159,12 @@ internal sealed record RunSettings
         MlNetMaxSequenceLength = 64,
         LoadRepeats = 2,
         AdapterInitSamples = 3,
+        OnnxTrainRows = 160,
+        OnnxEpochs = 1,
+        OnnxEngineRowsPerTurn = 8,
+        OnnxEngineTurns = 4,
+        OnnxTransformRows = 64,
+        OnnxTransformRounds = 2,
         ChildTimeout = TimeSpan.FromMinutes(5),
     };
 
@@ -151,6 +178,10 @@ internal sealed record RunSettings
           --out DIR               output folder (default ./artifacts/benchmarks, ignored by git)
           --micro-only            only the BenchmarkDotNet layer benchmarks
           --macro-only            only the macro workloads
+          --onnx-only             only the ONNX Runtime comparison (and the serving app's published size)
+          --no-onnx               skip the ONNX Runtime comparison
+          --no-publish            skip publishing the serving app (dotnet publish -r linux-x64)
+          --onnx-turns N          turns of the ONNX Runtime PredictionEngine comparison
           --models a,b            minilm, roberta-base
           --configs a,b           floor, fossil, fossil-mini, fossil-bat, lora, lora-matched, full
           --batch N               training batch size
@@ -194,6 +225,10 @@ internal sealed record RunSettings
                 "--out" => s with { OutputFolder = Path.GetFullPath(Next()) },
                 "--micro-only" => s with { Macro = false },
                 "--macro-only" => s with { Micro = false },
+                "--onnx-only" => s with { Micro = false, ModelWorkloads = false, Onnx = true },
+                "--no-onnx" => s with { Onnx = false },
+                "--no-publish" => s with { OnnxPublish = false },
+                "--onnx-turns" => s with { OnnxEngineTurns = Int(Next()) },
                 "--models" => s with { Models = List(Next()), MlNetInferenceModels = s.MlNetInferenceModels },
                 "--configs" => s with { Configs = List(Next()), ProfileConfigs = List(args[i]) },
                 "--batch" => s with { Batch = Int(Next()) },

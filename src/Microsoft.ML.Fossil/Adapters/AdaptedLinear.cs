@@ -116,6 +116,21 @@ internal abstract class AdaptedLinear : nn.Module<Tensor, Tensor>
         merged.Dispose();
     }
 
+    /// <summary>
+    /// What the layer computes with, as a new float32 tensor [out, in] built afresh from the base weight and the
+    /// adapter whatever the merge state: W + dW while the adapter is enabled, W when it is disabled. Reads the layer,
+    /// never writes it (the ONNX exporter's weight). A half-precision base weight gives its own values widened, not
+    /// the float32 weights it was cast from.
+    /// </summary>
+    internal Tensor EffectiveWeightFloat32()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        Tensor weight = base_layer.weight!.detach().to(ScalarType.Float32);
+        Tensor effective = enabled ? MergedWeight(weight) : weight;
+        return effective.to(ScalarType.Float32).contiguous().clone().MoveToOuterDisposeScope();
+    }
+
     /// <summary>Forward: the base layer alone when disabled, the merged weight when merged, else base plus adapter branch.</summary>
     public override Tensor forward(Tensor input)
     {

@@ -51,6 +51,9 @@ internal sealed class FossilModelReader
     /// <summary>True when reading from a model repository (zip), where side streams exist.</summary>
     public bool InRepository => _ctx.InRepository;
 
+    /// <summary>The component's folder inside the model zip (for messages), or null outside a repository.</summary>
+    public string? Directory => _ctx.Directory;
+
     /// <summary>The main stream, for primitive values.</summary>
     public BinaryReader Reader => _ctx.Reader;
 

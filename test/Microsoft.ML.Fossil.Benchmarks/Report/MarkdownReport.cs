@@ -189,6 +189,35 @@ internal static class MarkdownReport
             md.AppendLine();
         }
 
+        if (results.Onnx is { Error: null } onnx && onnx.EngineTurnRowsPerSecond.Count > 0)
+        {
+            md.AppendLine("## ONNX Runtime against TorchSharp (issue 12)");
+            md.AppendLine();
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"A MiniLM FOSSIL classifier fitted on {onnx.TrainRows} reviews ({F(onnx.FitSeconds)} s), saved and loaded with Model.Load (TorchSharp, adapters merged), " +
+                $"and exported with ExportForOnnxRuntime and loaded from mlnet-model.zip (ONNX Runtime, {onnx.OnnxRuntimeThreads} intra-op threads; TorchSharp {onnx.TorchThreads}). " +
+                $"Accuracy over {onnx.TestRows} test reviews through Transform. Speed: the engines take turns ({onnx.EngineTurnRowsPerSecond.First().Value.Count} turns of " +
+                $"{onnx.EngineRowMs.First().Value.Count / Math.Max(1, onnx.EngineTurnRowsPerSecond.First().Value.Count)} rows, rotating order), PredictionEngine row by row; " +
+                $"'network' is the network stage alone on the same rows collated one by one; Transform at batch {onnx.TransformBatchSize} over {onnx.TransformRowsPerSecond.First().Value.Count} rounds. " +
+                $"Load average {F(onnx.LoadAverageAtStart, "F1")} at the start, {F(onnx.LoadAverageAtEnd, "F1")} at the end.");
+            md.AppendLine();
+            md.AppendLine("| engine | accuracy | labels as TorchSharp | max abs dp | PredictionEngine rows/s (median turn) | fastest row ms | p50 row ms | network ms/row (p50 / fastest) | Transform rows/s | model.onnx | mlnet-model.zip |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (string name in onnx.EngineTurnRowsPerSecond.Keys)
+            {
+                string File(string kind) => onnx.FileBytes.TryGetValue($"{name} {kind}", out long b) ? Summaries.Bytes(b) : "-";
+                md.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {name} | {F(onnx.Accuracy[name] * 100, "F2")} % | {F(onnx.LabelAgreement[name] * 100, "F2")} % | {onnx.MaxScoreDifference[name]:G3} | " +
+                    $"{F(Stats.Median(onnx.EngineTurnRowsPerSecond[name]), "F1")} | {F(onnx.EngineRowMs[name].Min(), "F1")} | {F(Stats.Median(onnx.EngineRowMs[name]), "F1")} | " +
+                    $"{F(Stats.Median(onnx.NetworkRowMs[name]), "F1")} / {F(onnx.NetworkRowMs[name].Min(), "F1")} | {F(Stats.Median(onnx.TransformRowsPerSecond[name]), "F1")} | {File("model.onnx")} | {File("mlnet-model.zip")} |");
+            }
+            foreach (var (name, why) in onnx.NotMeasured) md.AppendLine(CultureInfo.InvariantCulture, $"| {name} | not measured: {why} ||||||||||");
+            md.AppendLine();
+            if (onnx.PublishedBytes.Count > 0)
+                md.AppendLine("Published serving app (`dotnet publish -r linux-x64`, framework-dependent): " +
+                              string.Join(", ", onnx.PublishedBytes.Select(p => $"{p.Key} {F(p.Value / 1e6, "F1")} MB")) + ".");
+            md.AppendLine();
+        }
         if (results.Micro.Count > 0)
         {
             md.AppendLine(CultureInfo.InvariantCulture, $"## One adapted layer (BenchmarkDotNet, input {results.Micro[0].Tokens} x in)");

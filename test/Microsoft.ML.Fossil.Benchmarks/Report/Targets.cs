@@ -99,6 +99,7 @@ internal static class Targets
             checks.Add(Check("Backbone load <= 1.5 x a plain read of the weight file", BenchModels.Label(load.Model), loadMs / read, 1.5, Bound.AtMost,
                 $"BackboneSource.Load (weights hashed) {F(loadMs)} ms vs File.ReadAllBytes of {load.WeightFile} ({Summaries.Bytes(load.WeightFileBytes)}) {F(read)} ms{again}{readHash}"));
         }
+        if (results.Onnx is { } onnx) checks.AddRange(OnnxChecks(onnx));
         return checks;
     }
 
@@ -196,4 +197,46 @@ internal static class Targets
 
     static bool IsProbe(SuiteResults results, TrainSummary t) =>
         results.Training.Any(r => r.MemoryProbe && (r.Model, r.Batch, r.Sequence, r.Config, r.Precision) == (t.Model, t.Batch, t.Sequence, t.Config, t.Precision));
+
+    /// <summary>Issue 12's targets: ONNX Runtime against TorchSharp, engines taking turns in one process.</summary>
+    static IEnumerable<TargetCheck> OnnxChecks(OnnxResult onnx)
+    {
+        const string Torch = OnnxWorkload.TorchFp32, Fp32 = OnnxWorkload.OnnxFp32, Int8 = OnnxWorkload.OnnxInt8;
+        string load = $"1-minute load average {F(onnx.LoadAverageAtStart, "F1")} -> {F(onnx.LoadAverageAtEnd, "F1")}";
+        bool speed = onnx.EngineTurnRowsPerSecond.TryGetValue(Torch, out var torch) && torch.Count > 0
+                     && onnx.EngineTurnRowsPerSecond.TryGetValue(Fp32, out var fp32) && onnx.EngineTurnRowsPerSecond.TryGetValue(Int8, out var int8);
+        string Engine(string name) =>
+            $"{name} {F(Stats.Median(onnx.EngineTurnRowsPerSecond[name]), "F1")} rows/s (fastest row {F(onnx.EngineRowMs[name].Min(), "F1")} ms, " +
+            $"network stage alone {F(Stats.Median(onnx.NetworkRowMs[name]), "F1")} ms/row, fastest {F(onnx.NetworkRowMs[name].Min(), "F1")} ms)";
+        string scope = $"MiniLM, PredictionEngine, {onnx.EngineTurnRowsPerSecond.GetValueOrDefault(Torch)?.Count ?? 0} turns, reviews of {F(onnx.MeanTokensPerRow, "F0")} tokens on average";
+        if (speed)
+        {
+            yield return Check("ONNX Runtime fp32 PredictionEngine rows/s >= 2.5 x TorchSharp fp32", scope,
+                OnnxWorkload.PairedRatio(onnx.EngineTurnRowsPerSecond[Fp32], onnx.EngineTurnRowsPerSecond[Torch]), 2.5, Bound.AtLeast,
+                $"median of per-turn ratios; {Engine(Fp32)} vs {Engine(Torch)}; ratio of fastest rows {F(onnx.EngineRowMs[Torch].Min() / onnx.EngineRowMs[Fp32].Min(), "F2")}, " +
+                $"of network stages {F(Stats.Median(onnx.NetworkRowMs[Torch]) / Stats.Median(onnx.NetworkRowMs[Fp32]), "F2")}; {load}");
+            yield return Check("ONNX Runtime int8 PredictionEngine rows/s >= 1.5 x ONNX Runtime fp32", scope,
+                OnnxWorkload.PairedRatio(onnx.EngineTurnRowsPerSecond[Int8], onnx.EngineTurnRowsPerSecond[Fp32]), 1.5, Bound.AtLeast,
+                $"median of per-turn ratios; {Engine(Int8)} vs {Engine(Fp32)}; ratio of fastest rows {F(onnx.EngineRowMs[Fp32].Min() / onnx.EngineRowMs[Int8].Min(), "F2")}, " +
+                $"of network stages {F(Stats.Median(onnx.NetworkRowMs[Fp32]) / Stats.Median(onnx.NetworkRowMs[Int8]), "F2")}; {load}");
+        }
+        if (speed && onnx.EngineTurnRowsPerSecond.TryGetValue(OnnxWorkload.TorchBf16, out var bf16Turns) && bf16Turns.Count > 0)
+            yield return Check("ONNX Runtime fp32 PredictionEngine rows/s against TorchSharp bf16", scope,
+                OnnxWorkload.PairedRatio(onnx.EngineTurnRowsPerSecond[Fp32], bf16Turns), 0, Bound.Info,
+                $"median of per-turn ratios; {Engine(Fp32)} vs {Engine(OnnxWorkload.TorchBf16)}; TorchSharp bf16 accuracy " +
+                $"{F(onnx.Accuracy.GetValueOrDefault(OnnxWorkload.TorchBf16) * 100, "F2")} %, labels as fp32's on {F(onnx.LabelAgreement.GetValueOrDefault(OnnxWorkload.TorchBf16) * 100, "F2")} %");
+        if (onnx.Accuracy.TryGetValue(Int8, out double int8Accuracy) && onnx.Accuracy.TryGetValue(Fp32, out double fp32Accuracy))
+            yield return Check("ONNX Runtime int8 accuracy within 1 point of fp32", $"MiniLM, {onnx.TestRows} test reviews",
+                Math.Abs(int8Accuracy - fp32Accuracy) * 100, 1.0, Bound.AtMost,
+                $"accuracy int8 {F(int8Accuracy * 100, "F2")} %, ONNX Runtime fp32 {F(fp32Accuracy * 100, "F2")} %, TorchSharp fp32 {F(onnx.Accuracy[Torch] * 100, "F2")} % " +
+                $"(ratio column: points of difference); int8 labels as TorchSharp's on {F(onnx.LabelAgreement[Int8] * 100, "F2")} %");
+        if (onnx.LabelAgreement.TryGetValue(Fp32, out double agreement))
+            yield return Check("Identical labels (ONNX Runtime fp32 vs TorchSharp) >= 99.5 %", $"MiniLM, {onnx.TestRows} test reviews",
+                agreement * 100, 99.5, Bound.AtLeast, $"max |probability difference| {onnx.MaxScoreDifference[Fp32]:G3}");
+        if (onnx.PublishedBytes.TryGetValue("without libtorch", out long without))
+            yield return Check("Published serving app without libtorch <= 150 MB", "dotnet publish -r linux-x64 of test/Microsoft.ML.Fossil.OnnxConsumer",
+                without / 1e6, 150, Bound.AtMost,
+                $"{F(without / 1e6, "F1")} MB without libtorch" +
+                (onnx.PublishedBytes.TryGetValue("with libtorch", out long with) ? $", {F(with / 1e6, "F1")} MB with libtorch-cpu-linux-x64" : "") + " (ratio column: MB)");
+    }
 }

@@ -15,7 +15,7 @@ public sealed partial class ArchitectureTests(ITestOutputHelper output)
 
     /// <summary>Bottom to top: a folder's code may use its own folder and the ones before it; the root (public entry points) uses all.</summary>
     static readonly string[] FolderOrder =
-        ["Contracts", "Native", "MLNetInternals", "Tokenization", "Collation", "Modeling", "Adapters", "Checkpoints", "Scoring", "Training", "Models", "MLNet"];
+        ["Contracts", "Native", "MLNetInternals", "Tokenization", "Collation", "Modeling", "Adapters", "Checkpoints", "Scoring", "Onnx", "Training", "Models", "MLNet"];
 
     static string SourceFolder([System.Runtime.CompilerServices.CallerFilePath] string path = "") =>
         Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, "..", "..", "..", "src", "Microsoft.ML.Fossil"));
@@ -74,9 +74,9 @@ public sealed partial class ArchitectureTests(ITestOutputHelper output)
     private static partial Regex CommentOrString();
 
     /// <summary>A sibling namespace named without its prefix: <c>Checkpoints.StateDictLoader</c> from inside <c>Microsoft.ML.Fossil.*</c>.</summary>
-    [GeneratedRegex(@"(?<![\w.])(Contracts|Native|MLNetInternals|Tokenization|Collation|Modeling|Adapters|Checkpoints|Scoring|Training|Models|MLNet)\.[A-Z]")]
+    [GeneratedRegex(@"(?<![\w.])(Contracts|Native|MLNetInternals|Tokenization|Collation|Modeling|Adapters|Checkpoints|Scoring|Onnx|Training|Models|MLNet)\.[A-Z]")]
     private static partial Regex QualifiedUse();
 
-    [GeneratedRegex(@"Microsoft\.ML\.Fossil\.(Contracts|Native|MLNetInternals|Tokenization|Collation|Modeling|Adapters|Checkpoints|Scoring|Training|Models|MLNet)\b")]
+    [GeneratedRegex(@"Microsoft\.ML\.Fossil\.(Contracts|Native|MLNetInternals|Tokenization|Collation|Modeling|Adapters|Checkpoints|Scoring|Onnx|Training|Models|MLNet)\b")]
     private static partial Regex FossilNamespace();
 }

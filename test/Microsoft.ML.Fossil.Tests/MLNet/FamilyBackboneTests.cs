@@ -110,6 +110,28 @@ public sealed class FamilyBackboneTests : IDisposable
             for (int j = 0; j < expected[i].Length; j++) Assert.Equal(expected[i][j], merged[i][j], digits);
     }
 
+    /// <summary>
+    /// ONNX export writes BERT's and RoBERTa's encoders only: a model on another family is refused by name before the
+    /// folder is created (the model keeps serving through TorchSharp).
+    /// </summary>
+    [Theory]
+    [InlineData("distilbert")]
+    [InlineData("electra")]
+    [InlineData("xlm-roberta")]
+    public void Onnx_export_of_another_family_is_refused_naming_it_and_writes_nothing(string modelType)
+    {
+        using var backbone = new TinyFamilyBackbone(modelType);
+        var ml = new MLContext(seed: 1);
+        IDataView train = FineFoods.Pairs(ml, "fine_foods_pairs_train.tsv", 16);
+        ITransformer model = Pipeline(ml, backbone.Folder).Fit(train);
+        string folder = Path.Combine(work, "export");
+        var error = Assert.Throws<NotSupportedException>(() => ml.Model.ExportForOnnxRuntime(model, train.Schema, folder));
+        Assert.Contains($"'{modelType}'", error.Message);
+        Assert.Contains("BERT and RoBERTa", error.Message);
+        Assert.False(Directory.Exists(folder));
+        Assert.Equal(24, model.Transform(FineFoods.Pairs(ml, "fine_foods_pairs_test.tsv", 24)).GetColumn<float[]>("Score").Count());
+    }
+
     [Fact]
     public void An_xlm_roberta_model_scores_the_same_in_a_fresh_process()
     {
