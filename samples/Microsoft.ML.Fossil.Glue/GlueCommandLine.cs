@@ -63,6 +63,8 @@ public sealed class TrainSettings
     public double? LearningRate { get; set; }
     /// <summary>Seed of the MLContext (and so of initialisation and shuffling).</summary>
     public int? Seed { get; set; }
+    /// <summary>The frozen backbone's format while training (<c>--precision</c>); null: the library's default (Auto).</summary>
+    public Precision? Precision { get; set; }
     /// <summary>Where the model zip goes.</summary>
     public string? Output { get; set; }
     /// <summary>Where the metrics JSON goes.</summary>
@@ -123,6 +125,21 @@ public sealed class PredictSettings
     public string? TextColumn { get; set; }
     /// <summary>The input's second sentence column when its name differs from the training data's.</summary>
     public string? Text2Column { get; set; }
+    /// <summary>The precision a TorchSharp model serves in (<c>--precision</c>); null: the library's default (Auto, or FOSSIL_SERVING_PRECISION).</summary>
+    public Precision? Precision { get; set; }
+    /// <summary>Stack traces on errors.</summary>
+    public bool Verbose { get; set; }
+}
+
+/// <summary>Options of the export-onnx command.</summary>
+public sealed class ExportOnnxSettings
+{
+    /// <summary>The model zip.</summary>
+    public string Model { get; set; } = "";
+    /// <summary>The export folder to write.</summary>
+    public string Output { get; set; } = "";
+    /// <summary>int8 weights for the encoder's linear layers (<c>--int8</c>).</summary>
+    public bool Int8 { get; set; }
     /// <summary>Stack traces on errors.</summary>
     public bool Verbose { get; set; }
 }
@@ -163,7 +180,8 @@ public static class GlueCommandLine
     /// The commands: <paramref name="train"/> runs for the root command and <c>train</c>, <paramref name="predict"/>
     /// for <c>predict</c>; each returns the exit code. Combinations that do not go together throw <see cref="UsageException"/>.
     /// </summary>
-    public static RootCommand Create(Func<TrainSettings, int> train, Func<PredictSettings, int> predict, Func<ExportPeftSettings, int>? exportPeft = null)
+    public static RootCommand Create(Func<TrainSettings, int> train, Func<PredictSettings, int> predict, Func<ExportPeftSettings, int>? exportPeft = null,
+        Func<ExportOnnxSettings, int>? exportOnnx = null)
     {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(predict);
@@ -188,6 +206,8 @@ public static class GlueCommandLine
         var maxLength = Number("--max-length", 8, "Longest token sequence, pairs together");
         var learningRate = Flag<double?>("--learning-rate", "X", "Peak learning rate", PositiveNumber);
         var seed = Number("--seed", int.MinValue, "Seed of the MLContext: initialisation and shuffling");
+        var precision = Flag<Precision?>("--precision", "fp32|bf16|fp16|auto", "The frozen backbone's format while training (default: auto, " +
+            "bf16 where the CPU or GPU runs it natively, else fp32; fp16 on CUDA only); the metrics JSON reports the one used", PrecisionName);
         // Outputs.
         var output = Flag("--output", "FILE", "The saved model zip (default: fossil-<task>.zip here; fossil-model.zip for --train)", Text);
         var metricsJson = Flag("--metrics-json", "FILE", "Parameters, timings, size and validation metrics as JSON", Text);
@@ -201,7 +221,7 @@ public static class GlueCommandLine
         Option[] trainOptions =
         [
             task, dataDir, trainFile, validationFile, textColumn, text2Column, labelColumn, regression,
-            backbone, adapter, rank, epochs, batchSize, maxLength, learningRate, seed,
+            backbone, adapter, rank, epochs, batchSize, maxLength, learningRate, seed, precision,
             output, metricsJson, predictions, maxTrainRows, maxValidationRows, evalEachEpoch, plain, verbose,
         ];
         int Train(ParseResult r) => train(new TrainSettings
@@ -210,7 +230,7 @@ public static class GlueCommandLine
             TextColumn = r.GetValue(textColumn), Text2Column = r.GetValue(text2Column), LabelColumn = r.GetValue(labelColumn),
             Regression = r.GetValue(regression), Backbone = r.GetValue(backbone), Adapter = r.GetValue(adapter), Rank = r.GetValue(rank),
             Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batchSize), MaxLength = r.GetValue(maxLength), LearningRate = r.GetValue(learningRate),
-            Seed = r.GetValue(seed), Output = r.GetValue(output), MetricsJson = r.GetValue(metricsJson), Predictions = r.GetValue(predictions),
+            Seed = r.GetValue(seed), Precision = r.GetValue(precision), Output = r.GetValue(output), MetricsJson = r.GetValue(metricsJson), Predictions = r.GetValue(predictions),
             MaxTrainRows = r.GetValue(maxTrainRows), MaxValidationRows = r.GetValue(maxValidationRows),
             EvalEachEpoch = r.GetValue(evalEachEpoch), Plain = r.GetValue(plain), Verbose = r.GetValue(verbose),
         }.Checked());
@@ -233,11 +253,14 @@ public static class GlueCommandLine
         var predictText = Flag("--text-column", "C", "The input's sentence column, when its name differs from the training data's", Text);
         var predictText2 = Flag("--text2-column", "C", "The input's second sentence column, likewise", Text);
         var predictOutput = Flag("--output", "FILE", "One prediction per input row", Text, required: true);
+        var predictPrecision = Flag<Precision?>("--precision", "fp32|bf16|fp16|auto",
+            "The format a TorchSharp model serves in (default: auto, or FOSSIL_SERVING_PRECISION); an ONNX Runtime model computes in its export's", PrecisionName);
         var predictVerbose = Switch("--verbose", "Stack traces on errors");
         var predictCommand = new CliCommand("predict",
-            "Apply a saved model to a file: predict --model model.zip --input FILE [--text-column C] [--text2-column C] --output FILE; " +
+            "Apply a saved model to a file: predict --model model.zip --input FILE [--text-column C] [--text2-column C] --output FILE " +
+            "(model.zip: a zip this runner saved, or the mlnet-model.zip of export-onnx, served by ONNX Runtime); " +
             "or a PEFT adapter on its backbone: predict --peft-adapter DIR [--backbone SRC] --input FILE [--text-column C] [--text2-column C] --output FILE")
-            { model, peftAdapter, peftBackbone, input, predictText, predictText2, predictOutput, predictVerbose };
+            { model, peftAdapter, peftBackbone, input, predictText, predictText2, predictOutput, predictPrecision, predictVerbose };
         predictCommand.SetAction(r =>
         {
             string? zip = r.GetValue(model), adapterFolder = r.GetValue(peftAdapter), adapterBackbone = r.GetValue(peftBackbone);
@@ -247,7 +270,7 @@ public static class GlueCommandLine
             {
                 Model = zip ?? "", PeftAdapter = adapterFolder, Backbone = adapterBackbone, Input = r.GetRequiredValue(input),
                 Output = r.GetRequiredValue(predictOutput), TextColumn = r.GetValue(predictText), Text2Column = r.GetValue(predictText2),
-                Verbose = r.GetValue(predictVerbose),
+                Precision = r.GetValue(predictPrecision), Verbose = r.GetValue(predictVerbose),
             });
         });
 
@@ -262,12 +285,26 @@ public static class GlueCommandLine
             Model = r.GetRequiredValue(exportModel), Output = r.GetRequiredValue(exportOutput), Verbose = r.GetValue(exportVerbose),
         }));
 
+        var onnxModel = Flag("--model", "FILE", "The model zip", Text, required: true);
+        var onnxOutput = Flag("--output", "DIR", "The export folder to write (model.onnx, config.json, tokenizer files, mlnet-model.zip)", Text, required: true);
+        var onnxInt8 = Switch("--int8", "int8 weights for the encoder's linear layers (dynamic quantization; smaller and faster, check the accuracy)");
+        var onnxVerbose = Switch("--verbose", "Stack traces on errors");
+        var exportOnnxCommand = new CliCommand("export-onnx",
+            "Export a saved model for ONNX Runtime: export-onnx --model model.zip --output DIR [--int8]; DIR/mlnet-model.zip serves " +
+            "through predict (or mlContext.Model.Load) without libtorch, and DIR is the folder Hugging Face Optimum reads")
+            { onnxModel, onnxOutput, onnxInt8, onnxVerbose };
+        exportOnnxCommand.SetAction(r => (exportOnnx ?? throw new InvalidOperationException("export-onnx is not wired."))(new ExportOnnxSettings
+        {
+            Model = r.GetRequiredValue(onnxModel), Output = r.GetRequiredValue(onnxOutput), Int8 = r.GetValue(onnxInt8), Verbose = r.GetValue(onnxVerbose),
+        }));
+
         // `help` as a command too, as the hand-written parser had it; no --version (the sample has none).
         var helpCommand = new CliCommand("help", "This text") { Hidden = true };
         helpCommand.SetAction(r => root.Parse(["--help"]).Invoke(r.InvocationConfiguration));
         root.Subcommands.Add(trainCommand);
         root.Subcommands.Add(predictCommand);
         root.Subcommands.Add(exportCommand);
+        root.Subcommands.Add(exportOnnxCommand);
         root.Subcommands.Add(helpCommand);
         foreach (Option option in root.Options.OfType<VersionOption>().ToList()) root.Options.Remove(option);
         HelpOption help = root.Options.OfType<HelpOption>().Single();
@@ -282,7 +319,7 @@ public static class GlueCommandLine
         {
             int exit = help.Invoke(parseResult);
             TextWriter output = parseResult.InvocationConfiguration.Output;
-            if (parseResult.CommandResult.Command.Name is not ("predict" or "export-peft")) output.WriteLine(TrainNotes);
+            if (parseResult.CommandResult.Command.Name is not ("predict" or "export-peft" or "export-onnx")) output.WriteLine(TrainNotes);
             output.WriteLine(ExitCodes);
             return exit;
         }
@@ -338,6 +375,24 @@ public static class GlueCommandLine
         return GlueTasks.Names.Contains(name) ? name
             : throw new UsageException($"Unknown {option} '{value}': expected one of {string.Join(", ", GlueTasks.Names)}.");
     }
+
+    /// <summary>The precision's command-line spelling.</summary>
+    public static string Name(this Precision precision) => precision switch
+    {
+        Precision.Float32 => "fp32",
+        Precision.BFloat16 => "bf16",
+        Precision.Float16 => "fp16",
+        _ => "auto",
+    };
+
+    static Precision? PrecisionName(string option, string value) => value.ToLowerInvariant() switch
+    {
+        "fp32" or "float32" => Precision.Float32,
+        "bf16" or "bfloat16" => Precision.BFloat16,
+        "fp16" or "float16" => Precision.Float16,
+        "auto" => Precision.Auto,
+        _ => throw new UsageException($"Unknown {option} '{value}': expected fp32, bf16, fp16 or auto."),
+    };
 
     /// <summary>The adapter's command-line spelling.</summary>
     public static string Name(this AdapterChoice adapter) => adapter switch

@@ -151,6 +151,7 @@ public sealed partial class GlueRunner
         if ((s.BatchSize ?? plan.BatchSize) is int batchSize) options.BatchSize = batchSize;
         if ((s.MaxLength ?? plan.MaxLength) is int maxLength) options.MaxSequenceLength = maxLength;
         options.LearningRate = s.LearningRate ?? plan.LearningRate;
+        if (s.Precision is { } precision) options.Precision = precision;
         options.ValidationSet = s.EvalEachEpoch ? validationViews[0] : null;
         // The best epoch by the task's official metric (files mode: the library's default, accuracy or Pearson).
         if (s.EvalEachEpoch && plan.Task is { } glueTask) options.EarlyStoppingMetric = glueTask.BestEpochMetric;
@@ -189,7 +190,7 @@ public sealed partial class GlueRunner
         long zipBytes = new FileInfo(zipPath).Length;
         long backboneBytes = summary["backbone_weight_bytes"]!.GetValue<long>();
         string backboneDescription = summary["backbone"]!.GetValue<string>();
-        string backboneSha = fossil.BackboneSha256;
+        string backboneSha = fossil.BackboneSha256 ?? throw new InvalidOperationException("The trained model names no backbone.");
 
         // 5. Load it back as any application would, and evaluate that model.
         ITransformer loaded = ml.Model.Load(zipPath, out _);
@@ -235,7 +236,15 @@ public sealed partial class GlueRunner
         {
             if (e.Kind is ChannelMessageKind.Warning or ChannelMessageKind.Error) lock (error) error.WriteLine($"[{e.Source}] {e.Message}");
         };
+        if (p.Precision is { } precision)
+        {
+            // The serving precision of a TorchSharp model (an ONNX Runtime model computes in its export's format).
+            FossilSettings settings = FossilSettings.FromEnvironment();
+            settings.ServingPrecision = precision;
+            ml.SetFossilSettings(settings);
+        }
         ITransformer model;
+        DataViewSchema? savedSchema = null;
         if (p.PeftAdapter is { } peft)
         {
             // A PEFT adapter (trained in Python, or written by export-peft) on its backbone; its columns are the ones given
@@ -253,14 +262,16 @@ public sealed partial class GlueRunner
         {
             try
             {
-                model = ml.Model.Load(p.Model, out _);
+                model = ml.Model.Load(p.Model, out DataViewSchema schema);
+                savedSchema = schema;
             }
             catch (Exception e) when (e is InvalidDataException or FormatException or InvalidOperationException)
             {
                 throw new GlueException($"--model: '{p.Model}' cannot be loaded: {GlueApp.Message(e)}");
             }
         }
-        FossilModel fossil = FossilModel.Find(model);
+        // A model zip of this runner, or the mlnet-model.zip of export-onnx (scored by ONNX Runtime).
+        FossilModel fossil = savedSchema is null ? FossilModel.Find(model) : FossilModel.Find(model, savedSchema);
         try
         {
             string text1 = fossil.Sentence1ColumnName;
@@ -320,6 +331,50 @@ public sealed partial class GlueRunner
             }
             string[] files = [.. Directory.GetFiles(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal)!];
             output.WriteLine($"Wrote a PEFT adapter folder to {folder}: {string.Join(", ", files)}");
+            return files;
+        }
+        finally
+        {
+            fossil.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Writes the model in <c>--model</c> for ONNX Runtime (<c>export-onnx</c>): model.onnx, config.json, the tokenizer files
+    /// and mlnet-model.zip, which <c>predict --model</c> serves without libtorch; returns the files written.
+    /// </summary>
+    public IReadOnlyList<string> ExportOnnx(ExportOnnxSettings e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        if (!File.Exists(e.Model)) throw new GlueException($"--model: file '{e.Model}' not found.");
+        var ml = new MLContext(seed: 1);
+        ITransformer model;
+        DataViewSchema schema;
+        try
+        {
+            model = ml.Model.Load(e.Model, out schema);
+        }
+        catch (Exception x) when (x is InvalidDataException or FormatException or InvalidOperationException)
+        {
+            throw new GlueException($"--model: '{e.Model}' cannot be loaded: {GlueApp.Message(x)}");
+        }
+        FossilModel fossil = FossilModel.Find(model);
+        try
+        {
+            string folder = Path.GetFullPath(e.Output);
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                ml.Model.ExportForOnnxRuntime(model, schema, folder, quantizeInt8: e.Int8);
+            }
+            catch (NotSupportedException x)
+            {
+                throw new GlueException(x.Message);
+            }
+            string[] files = [.. Directory.GetFiles(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal)!];
+            output.WriteLine($"Wrote the {(e.Int8 ? "int8" : "float32")} ONNX export to {folder} in {clock.Elapsed.TotalSeconds:F1} s: " +
+                             string.Join(", ", files.Select(f => $"{f} ({new FileInfo(Path.Combine(folder, f)).Length / 1e6:F1} MB)")));
+            output.WriteLine($"Serve it without libtorch: predict --model {Path.Combine(folder, "mlnet-model.zip")} --input FILE --output FILE");
             return files;
         }
         finally
@@ -447,6 +502,7 @@ public sealed partial class GlueRunner
             ["best_epoch_metric"] = summary["best_epoch_metric"]?.DeepClone(),
             ["batch_size"] = summary["batch_size"]!.DeepClone(),
             ["max_length"] = summary["max_length"]!.DeepClone(),
+            ["precision"] = summary["precision"]!.DeepClone(),
             ["learning_rate"] = summary["learning_rate"]!.DeepClone(),
             ["seed"] = summary["seed"]!.DeepClone(),
             ["train_file"] = train.Path,
@@ -499,7 +555,7 @@ public sealed partial class GlueRunner
         output.WriteLine();
         // JSON values print culture-invariant.
         output.WriteLine($"Settings used: backbone {m["backbone"]}; adapter {m["adapter"]}" + (m["rank"] is { } rank ? $" r={rank}" : "") +
-            $"; {m["epochs"]} epoch(s), batch {m["batch_size"]}, max length {m["max_length"]}, learning rate {F(m["learning_rate"], "G")}, seed {m["seed"]}.");
+            $"; {m["epochs"]} epoch(s), batch {m["batch_size"]}, max length {m["max_length"]}, learning rate {F(m["learning_rate"], "G")}, seed {m["seed"]}, precision {m["precision"]}.");
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Trained {m["epochs_run"]} epoch(s) in {F(m["train_seconds"], "F1")} s ({F(m["seconds_per_epoch"], "F1")} s/epoch); " +
             $"trainable parameters {m["trainable_parameters"]!.GetValue<long>():N0} of {m["total_parameters"]!.GetValue<long>():N0}."));

@@ -50,6 +50,12 @@ public sealed class GlueApp(TextWriter output, TextWriter error)
                 verbose = x.Verbose;
                 new GlueRunner(output, error).ExportPeft(x);
                 return Ok;
+            },
+            exportOnnx: x =>
+            {
+                verbose = x.Verbose;
+                new GlueRunner(output, error).ExportOnnx(x);
+                return Ok;
             });
         ParseResult parsed = root.Parse(args);
         // Bad usage, unless help was asked for (`predict --help` lacks predict's required options).

@@ -41,6 +41,7 @@ public class GlueCommandLineTests
         Assert.Null(t.MaxLength);
         Assert.Null(t.LearningRate);
         Assert.Null(t.Seed);
+        Assert.Null(t.Precision);
         Assert.Null(t.Output);
         Assert.False(t.Regression || t.EvalEachEpoch || t.Plain || t.Verbose);
         Assert.True(Parse("train").Train!.IsEmbeddedDefault);
@@ -57,13 +58,14 @@ public class GlueCommandLineTests
             [
                 "--train", "a.csv", "--validation", "b.csv", "--text-column", "q", "--text2-column", "p", "--label-column", "y",
                 "--regression", "--backbone", "/models/roberta", "--adapter", "lora", "--rank", "16", "--epochs", "4", "--batch-size", "8",
-                "--max-length", "64", "--learning-rate", "3e-4", "--seed", "-7", "--output", "m.zip", "--metrics-json", "m.json",
+                "--max-length", "64", "--learning-rate", "3e-4", "--seed", "-7", "--precision", "bf16", "--output", "m.zip", "--metrics-json", "m.json",
                 "--predictions", "p.txt", "--max-train-rows", "100", "--max-validation-rows", "50", "--eval-each-epoch", "--plain", "--verbose",
             ];
             TrainSettings t = Parse(verb is null ? args : [verb, .. args]).Train!;
             Assert.Equal(("a.csv", "b.csv", "q", "p", "y", true), (t.TrainFile, t.ValidationFile, t.TextColumn, t.Text2Column, t.LabelColumn, t.Regression));
             Assert.Equal(("/models/roberta", AdapterChoice.Lora, 16), (t.Backbone, t.Adapter, t.Rank));
             Assert.Equal((4, 8, 64, 3e-4, -7), (t.Epochs, t.BatchSize, t.MaxLength, t.LearningRate, t.Seed));
+            Assert.Equal(Precision.BFloat16, t.Precision);
             Assert.Equal(("m.zip", "m.json", "p.txt"), (t.Output, t.MetricsJson, t.Predictions));
             Assert.Equal((100, 50), (t.MaxTrainRows, t.MaxValidationRows));
             Assert.True(t.EvalEachEpoch && t.Plain && t.Verbose);
@@ -78,6 +80,24 @@ public class GlueCommandLineTests
         foreach (var (value, adapter) in new[] { ("fossil", AdapterChoice.Fossil), ("fossil-mini", AdapterChoice.FossilMini),
                      ("fossil-bat", AdapterChoice.FossilBat), ("lora", AdapterChoice.Lora), ("FULL", AdapterChoice.Full) })
             Assert.Equal(adapter, Parse("--adapter", value).Train!.Adapter);
+        foreach (var (value, precision) in new[] { ("fp32", Precision.Float32), ("BF16", Precision.BFloat16), ("fp16", Precision.Float16),
+                     ("auto", Precision.Auto), ("bfloat16", Precision.BFloat16) })
+            Assert.Equal(precision, Parse("--precision", value).Train!.Precision);
+    }
+
+    [Fact]
+    public void The_export_onnx_and_predict_precision_flags_are_read()
+    {
+        ExportOnnxSettings? exported = null;
+        RootCommand root = GlueCommandLine.Create(_ => 0, _ => 0, exportOnnx: x => { exported = x; return 0; });
+        Assert.Equal(0, root.Parse(["export-onnx", "--model", "m.zip", "--output", "out", "--int8", "--verbose"])
+            .Invoke(new InvocationConfiguration { Output = TextWriter.Null, Error = TextWriter.Null, EnableDefaultExceptionHandler = false }));
+        Assert.Equal(("m.zip", "out", true, true), (exported!.Model, exported.Output, exported.Int8, exported.Verbose));
+        Assert.Equal(0, root.Parse(["export-onnx", "--model", "m.zip", "--output", "out"]).Invoke(new InvocationConfiguration { Output = TextWriter.Null }));
+        Assert.False(exported!.Int8);
+
+        Assert.Equal(Precision.Float32, Parse("predict", "--model", "m.zip", "--input", "i", "--output", "o", "--precision", "fp32").Predict!.Precision);
+        Assert.Null(Parse("predict", "--model", "m.zip", "--input", "i", "--output", "o").Predict!.Precision);
     }
 
     [Fact]
@@ -105,6 +125,10 @@ public class GlueCommandLineTests
     [InlineData("predict needs either --model or --peft-adapter", "predict", "--model", "m", "--peft-adapter", "d", "--input", "i", "--output", "o")]
     [InlineData("--backbone goes with --peft-adapter", "predict", "--model", "m", "--backbone", "org/name", "--input", "i", "--output", "o")]
     [InlineData("Option '--model' is required", "export-peft", "--output", "d")]
+    [InlineData("Option '--model' is required", "export-onnx", "--output", "d")]
+    [InlineData("Option '--output' is required", "export-onnx", "--model", "m.zip")]
+    [InlineData("Unknown --precision 'half': expected fp32, bf16, fp16 or auto", "--precision", "half")]
+    [InlineData("Unknown --precision 'int8': expected fp32, bf16, fp16 or auto", "predict", "--model", "m", "--input", "i", "--output", "o", "--precision", "int8")]
     [InlineData("Option '--output' is required", "export-peft", "--model", "m.zip")]
     [InlineData("Option '--input' is required", "predict", "--model", "m", "--output", "o")]
     [InlineData("Option '--output' is required", "predict", "--model", "m", "--input", "i")]
@@ -146,7 +170,7 @@ public class GlueCommandLineTests
         Assert.Contains(GlueCommandLine.ExitCodes, error);
         Assert.Equal("", output); // nothing trained or predicted
         // The help of the command the arguments were for.
-        Assert.Contains(args[0] is "predict" or "train" or "export-peft" ? $"{GlueCommandLine.AppName} {args[0]} [options]" : $"{GlueCommandLine.AppName} [command] [options]", error);
+        Assert.Contains(args[0] is "predict" or "train" or "export-peft" or "export-onnx" ? $"{GlueCommandLine.AppName} {args[0]} [options]" : $"{GlueCommandLine.AppName} [command] [options]", error);
     }
 
     /// <summary>Every flag the runner has, with its value placeholder as the help shows it.</summary>
@@ -154,13 +178,13 @@ public class GlueCommandLineTests
     [
         "--task <NAME>", "--data-dir <DIR>", "--train <FILE>", "--validation <FILE>", "--text-column <C>", "--text2-column <C>",
         "--label-column <C>", "--regression", "--backbone <minilm|PATH|ORG/NAME>", "--adapter <fossil|fossil-mini|fossil-bat|lora|full>",
-        "--rank <N>", "--epochs <N>", "--batch-size <N>", "--max-length <N>", "--learning-rate <X>", "--seed <N>", "--output <FILE>",
+        "--rank <N>", "--epochs <N>", "--batch-size <N>", "--max-length <N>", "--learning-rate <X>", "--seed <N>", "--precision <fp32|bf16|fp16|auto>", "--output <FILE>",
         "--metrics-json <FILE>", "--predictions <FILE>", "--max-train-rows <N>", "--max-validation-rows <N>", "--eval-each-epoch", "--plain",
         "--verbose", "-?, -h, --help",
     ];
 
     static readonly string[] PredictFlags =
-        ["--model <FILE>", "--peft-adapter <DIR>", "--backbone <minilm|PATH|ORG/NAME>", "--input <FILE> (REQUIRED)", "--text-column <C>", "--text2-column <C>", "--output <FILE> (REQUIRED)", "--verbose"];
+        ["--model <FILE>", "--peft-adapter <DIR>", "--backbone <minilm|PATH|ORG/NAME>", "--input <FILE> (REQUIRED)", "--text-column <C>", "--text2-column <C>", "--output <FILE> (REQUIRED)", "--precision <fp32|bf16|fp16|auto>", "--verbose"];
 
     [Theory]
     [InlineData("--help")]
@@ -203,7 +227,13 @@ public class GlueCommandLineTests
         Assert.Equal("", error);
         foreach (string flag in PredictFlags) Assert.Contains(flag, output);
         Assert.DoesNotContain("--epochs", output);
+        Assert.Contains("mlnet-model.zip of export-onnx", output);
         Assert.Contains(GlueCommandLine.ExitCodes, output);
+
+        (exit, output, error) = Run("export-onnx", "--help");
+        Assert.Equal((GlueApp.Ok, ""), (exit, error));
+        foreach (string flag in new[] { "--model <FILE> (REQUIRED)", "--output <DIR> (REQUIRED)", "--int8", "--verbose" }) Assert.Contains(flag, output);
+        Assert.Contains("without libtorch", output);
     }
 
     [Fact]

@@ -50,7 +50,7 @@ internal static class MetricsKeys
     static readonly string[] Common =
     [
         "mode", "task", "backbone", "backbone_sha256", "adapter", "rank", "target_modules", "trainable_parameters", "total_parameters",
-        "epochs", "epochs_run", "best_epoch", "best_epoch_metric", "batch_size", "max_length", "learning_rate", "seed", "train_file", "train_rows",
+        "epochs", "epochs_run", "best_epoch", "best_epoch_metric", "batch_size", "max_length", "precision", "learning_rate", "seed", "train_file", "train_rows",
         "validation_file", "validation_rows", "train_seconds", "seconds_per_epoch", "fit_seconds", "model_zip", "model_zip_bytes",
         "backbone_weight_bytes", "evaluated_model", "task_metrics", "metric_sources", "validation", "per_epoch", "total_seconds",
     ];
@@ -106,7 +106,7 @@ public class GlueMiniLmRunTests(GlueMiniLmRunFixture fixture, ITestOutputHelper 
         // Plain progress lines (the output is not a terminal) and the summary.
         Assert.Contains("epoch 1/1  step 3/3  loss", fixture.Fossil.Output);
         Assert.Contains($"Settings used: backbone {BackboneSource.MiniLM().Description}; adapter fossil r=64; 1 epoch(s), batch 16, max length 32, " +
-                        "learning rate 0.002, seed 42.", fixture.Fossil.Output);
+                        $"learning rate 0.002, seed 42, precision {json["precision"]}.", fixture.Fossil.Output);
         Assert.Contains("accuracy", fixture.Fossil.Output);
         Assert.Contains($"Model saved to {fixture.Fossil.Zip}", fixture.Fossil.Output);
         Assert.DoesNotContain('\u001b', fixture.Fossil.Output);
@@ -217,6 +217,10 @@ public sealed class GlueTaskRunTests : IDisposable
         Assert.Equal(task, json["task"]!.GetValue<string>());
         MetricsKeys.AssertExactly(task switch { "stsb" => MetricsKeys.Regression, "mnli" => MetricsKeys.Mnli, _ => MetricsKeys.Classification }, json);
         Assert.Equal(8, json["rank"]!.GetValue<int>());
+        // The precision actually used: --precision, else Auto (bf16 where this CPU runs it natively).
+        string expectedPrecision = more.SkipWhile(a => a != "--precision").Skip(1).FirstOrDefault()
+                                   ?? (Microsoft.ML.Fossil.Native.PrecisionSupport.RunsBFloat16Natively(TorchSharp.torch.CPU) ? "bf16" : "fp32");
+        Assert.Equal(expectedPrecision, json["precision"]!.GetValue<string>());
         foreach (string metric in GlueTasks.Get(task).Metrics)
             Assert.True(json[metric] is JsonValue, $"metrics JSON lacks the task metric '{metric}'");
         Assert.Equal(GlueTasks.Get(task).Metrics, json["task_metrics"]!.AsArray().Select(m => m!.GetValue<string>()));
@@ -250,6 +254,40 @@ public sealed class GlueTaskRunTests : IDisposable
         Assert.All(PredictUnlabelled(zip, Path.Combine(dir, "test.tsv")), p => Assert.Contains(p, new[] { "0", "1" }));
         Assert.Equal(5, PredictUnlabelled(zip, Path.Combine(dir, "test.tsv")).Length);
         Assert.Contains(backbone.Folder, json["backbone"]!.GetValue<string>());
+    }
+
+    /// <summary>
+    /// export-onnx, then predict on its mlnet-model.zip (ONNX Runtime): the labels, or the scores to 1e-4, of the TorchSharp
+    /// model served in fp32 (the export is the fp32 graph).
+    /// </summary>
+    void AssertOnnxExportPredictsAsTorchSharp(string zip, string input, string name, bool regression, params string[] predictArgs)
+    {
+        string torch = Path.Combine(fixtures.Root, $"{name}-torch-fp32.txt"), onnx = Path.Combine(fixtures.Root, $"{name}-onnx.txt");
+        var (exit, _, error) = GlueCommandLineTests.Run(["predict", "--model", zip, "--input", input, "--output", torch, "--precision", "fp32", .. predictArgs]);
+        Assert.True(exit == 0, error);
+        string export = Path.Combine(fixtures.Root, $"{name}-onnx");
+        (exit, string output, error) = GlueCommandLineTests.Run("export-onnx", "--model", zip, "--output", export);
+        Assert.True(exit == 0, error);
+        Assert.Contains("mlnet-model.zip", output);
+        foreach (string file in new[] { "model.onnx", "config.json", "mlnet-model.zip" }) Assert.True(File.Exists(Path.Combine(export, file)), file);
+        (exit, _, error) = GlueCommandLineTests.Run(["predict", "--model", Path.Combine(export, "mlnet-model.zip"), "--input", input, "--output", onnx, .. predictArgs]);
+        Assert.True(exit == 0, error);
+        string[] expected = File.ReadAllLines(torch), actual = File.ReadAllLines(onnx);
+        Assert.Equal(expected.Length, actual.Length);
+        if (!regression) Assert.Equal(expected, actual);
+        else
+            for (int i = 0; i < expected.Length; i++)
+                Assert.Equal(double.Parse(expected[i], System.Globalization.CultureInfo.InvariantCulture), double.Parse(actual[i], System.Globalization.CultureInfo.InvariantCulture), 4);
+    }
+
+    [Fact]
+    public void Sst2_trained_in_fp32_exports_to_ONNX_and_predict_serves_the_export_as_the_TorchSharp_model()
+    {
+        string dir = fixtures.Sst2();
+        JsonObject json = TrainTask("sst2", dir, out string zip, out _, "--precision", "fp32");
+        Assert.Equal("fp32", json["precision"]!.GetValue<string>());
+        AssertOnnxExportPredictsAsTorchSharp(zip, Path.Combine(dir, "dev.tsv"), "sst2", regression: false);
+        AssertOnnxExportPredictsAsTorchSharp(zip, Path.Combine(dir, "test.tsv"), "sst2-test", regression: false);
     }
 
     [Fact]
@@ -300,6 +338,8 @@ public sealed class GlueTaskRunTests : IDisposable
         Assert.All(scores, s => Assert.True(float.TryParse(s, System.Globalization.CultureInfo.InvariantCulture, out _), s));
         AssertPredictReproduces(zip, Path.Combine(dir, "dev.tsv"), predictions, "stsb-again.txt");
         Assert.Equal(3, PredictUnlabelled(zip, Path.Combine(dir, "test.tsv")).Length);
+        // Sentence pairs and a similarity score through ONNX Runtime (the model trained in Auto: exported from its fp32 rebuild).
+        AssertOnnxExportPredictsAsTorchSharp(zip, Path.Combine(dir, "dev.tsv"), "stsb", regression: true);
     }
 
     [Fact]
