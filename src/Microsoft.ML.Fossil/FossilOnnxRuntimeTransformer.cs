@@ -40,7 +40,7 @@ internal sealed class FossilOnnxRuntimeTransformer : ITransformer, IDisposable, 
     /// <inheritdoc />
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => Core.GetRowToRowMapper(inputSchema);
 
-    /// <summary>Scores <paramref name="input"/> lazily, in length-sorted batches of <see cref="OnnxTransformerCore.BatchSize"/> rows.</summary>
+    /// <summary>Scores <paramref name="input"/> lazily, in length-sorted batches of <see cref="ScoringTransformerCore.BatchSize"/> rows.</summary>
     public IDataView Transform(IDataView input) => Core.Transform(input);
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => Core.Save(ctx, FormatVersion);

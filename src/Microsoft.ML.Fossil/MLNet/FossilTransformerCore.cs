@@ -14,70 +14,30 @@ namespace Microsoft.ML.Fossil.MLNet;
 /// columns it reads and writes. Saving reads only the definition, so it never touches the running network and can
 /// run while other threads predict.
 /// </summary>
-internal sealed class FossilTransformerCore : IDisposable
+internal sealed class FossilTransformerCore : ScoringTransformerCore
 {
     readonly FineTunedNetwork network;
-    int batchSize;
-    bool disposed;
 
     public FossilTransformerCore(ModelDefinition definition, FineTunedNetwork network, ScoringColumns columns, int batchSize, bool embedBackbone)
+        : base(new TextScorer(network.Tokenizer, new TorchScoringNetwork(network.Network, network.Device, ownsNetwork: false), definition.Task),
+               columns, batchSize)
     {
         Definition = definition;
         this.network = network;
-        Columns = columns;
-        BatchSize = batchSize;
         EmbedBackbone = embedBackbone;
-        Scorer = new TextScorer(network.Tokenizer, new TorchScoringNetwork(network.Network, network.Device, ownsNetwork: false), definition.Task);
     }
 
-    /// <summary>The running network (for tests and benchmarks; scoring goes through <see cref="Scorer"/>).</summary>
+    /// <summary>The running network (for tests and benchmarks; scoring goes through <see cref="ScoringTransformerCore.Scorer"/>).</summary>
     internal FineTunedNetwork Network => network;
 
     /// <summary>The model as a value.</summary>
     public ModelDefinition Definition { get; }
 
-    /// <summary>Tokenizer -> network -> scorer.</summary>
-    public TextScorer Scorer { get; }
-
-    /// <summary>The columns read and written.</summary>
-    public ScoringColumns Columns { get; }
-
     /// <summary>Whether a save embeds the backbone's weights.</summary>
     public bool EmbedBackbone { get; set; }
 
-    /// <summary>Rows per forward pass in Transform.</summary>
-    public int BatchSize
-    {
-        get => batchSize;
-        set
-        {
-            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
-            batchSize = value;
-        }
-    }
-
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
-    {
-        ArgumentNullException.ThrowIfNull(inputSchema);
-        return new ScoringRowMapper(inputSchema, Scorer, Columns).OutputSchema;
-    }
-
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
-    {
-        ArgumentNullException.ThrowIfNull(inputSchema);
-        ObjectDisposedException.ThrowIf(disposed, this);
-        return new ScoringRowMapper(inputSchema, Scorer, Columns);
-    }
-
-    public IDataView Transform(IDataView input)
-    {
-        ArgumentNullException.ThrowIfNull(input);
-        ObjectDisposedException.ThrowIf(disposed, this);
-        return new BatchedScoringDataView(input, Scorer, new ScoringRowMapper(input.Schema, Scorer, Columns), BatchSize);
-    }
-
     // <format>
-    //   main stream:  string Text1, string? Text2, string Score, string PredictedLabel, int BatchSize
+    //   main stream:  the columns and batch size (ScoringTransformerCore)
     //   side streams: the compact model entries (docs/model-format.md): fossil.json, trained.safetensors,
     //                 and for a self-contained model backbone.safetensors + tokenizer.*
     // </format>
@@ -85,13 +45,7 @@ internal sealed class FossilTransformerCore : IDisposable
     /// <summary>Writes the transformer: reads the definition (and, to embed the backbone, the pretrained weights), writes nothing else.</summary>
     public void Save(ModelSaveContext ctx, FossilModelVersion version)
     {
-        ObjectDisposedException.ThrowIf(disposed, this);
-        FossilModelWriter writer = FossilModelWriter.Begin(ctx, version);
-        writer.WriteString(Columns.Text1);
-        writer.WriteStringOrNull(Columns.Text2);
-        writer.WriteString(Columns.Score);
-        writer.WriteString(Columns.PredictedLabel);
-        writer.WriteInt32(BatchSize);
+        FossilModelWriter writer = BeginSave(ctx, version);
         CompactModelFormat.Write(new WriterEntryStore(writer), Definition, EmbedBackbone ? network.EmbeddedBackbone(Definition) : null);
     }
 
@@ -103,11 +57,7 @@ internal sealed class FossilTransformerCore : IDisposable
     public static FossilTransformerCore Load(FossilModelReader reader, IHostEnvironment env, BackboneLoadSettings backbones, bool mergeAdapters,
         Precision precision, string precisionOption)
     {
-        string text1 = reader.ReadString();
-        string? text2 = reader.ReadStringOrNull();
-        string score = reader.ReadString();
-        string predictedLabel = reader.ReadString();
-        int batchSize = reader.ReadInt32(1, 1 << 20);
+        SavedColumns saved = ReadColumns(reader);
         var (definition, embedded) = CompactModelFormat.Read(new ReaderEntryStore(reader));
         using var channel = new FossilChannel(env, "FossilModelLoad");
         TorchSharp.torch.Device device = DeviceChoice.Resolve(env, channel, "the loaded model");
@@ -115,18 +65,12 @@ internal sealed class FossilTransformerCore : IDisposable
         if (precision == Precision.Auto)
             channel.Info($"Serving in {PrecisionSupport.Name(computeType)} ({precisionOption} = Auto: {PrecisionSupport.DescribeAuto(device)}).");
         FineTunedNetwork network = FineTunedNetwork.Load(definition, embedded, backbones, device, mergeAdapters, computeType);
-        var columns = new ScoringColumns(text1, text2, score, predictedLabel, definition.Task, definition.LabelNames);
-        return new FossilTransformerCore(definition, network, columns, batchSize, embedBackbone: embedded is not null);
+        return new FossilTransformerCore(definition, network, saved.For(definition.Task, definition.LabelNames), saved.BatchSize,
+            embedBackbone: embedded is not null);
     }
 
     /// <summary>Releases the network's native memory.</summary>
-    public void Dispose()
-    {
-        if (disposed) return;
-        disposed = true;
-        Scorer.Network.Dispose();
-        network.Dispose();
-    }
+    protected override void DisposeOwned() => network.Dispose();
 
     sealed class WriterEntryStore(FossilModelWriter writer) : IModelEntryStore
     {

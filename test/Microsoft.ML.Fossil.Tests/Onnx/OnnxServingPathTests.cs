@@ -12,7 +12,7 @@ public sealed partial class OnnxServingPathTests
     static readonly string[] ServingPath =
     [
         "FossilOnnxRuntimeTransformer.cs",
-        "MLNet/OnnxTransformerCore.cs", "MLNet/ScoringDataViews.cs", "MLNet/RowMapping.cs",
+        "MLNet/OnnxTransformerCore.cs", "MLNet/ScoringTransformerCore.cs", "MLNet/ScoringDataViews.cs", "MLNet/RowMapping.cs",
         "Onnx/OnnxRuntimeNetwork.cs", "Onnx/OnnxScoringModel.cs", "Onnx/OnnxClassifierContract.cs",
         "Scoring/IScoringNetwork.cs", "Scoring/TextScorer.cs", "Scoring/Scorer.cs",
         "Collation/", "Tokenization/", "MLNetInternals/", "Contracts/",
