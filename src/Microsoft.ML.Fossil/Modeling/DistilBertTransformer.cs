@@ -100,14 +100,9 @@ internal sealed class DistilBertAttention : nn.Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor hidden, Tensor additiveMask)
     {
         using var scope = NewDisposeScope();
-        long batch = hidden.shape[0], length = hidden.shape[1];
-        // [B, T, H] -> [B, heads, T, headSize]
-        Tensor Split(Tensor t) => t.view(batch, length, heads, headSize).transpose(1, 2);
-        Tensor context = nn.functional.scaled_dot_product_attention(
-            Split(q_lin.forward(hidden)), Split(k_lin.forward(hidden)), Split(v_lin.forward(hidden)),
-            attn_mask: additiveMask, p: training ? attentionDropout : 0.0);
-        // [B, heads, T, headSize] -> [B, T, H]
-        return out_lin.forward(context.transpose(1, 2).reshape(batch, length, heads * headSize)).MoveToOuterDisposeScope();
+        Tensor context = AttentionKernel.Compute(q_lin.forward(hidden), k_lin.forward(hidden), v_lin.forward(hidden), additiveMask,
+            heads, headSize, attentionDropout, training);
+        return out_lin.forward(context).MoveToOuterDisposeScope();
     }
 }
 
@@ -117,8 +112,8 @@ internal sealed class DistilBertFeedForward : nn.Module<Tensor, Tensor>
 #pragma warning disable IDE1006 // Hugging Face names
     internal nn.Module<Tensor, Tensor> lin1;
     internal nn.Module<Tensor, Tensor> lin2;
-    readonly Dropout dropout;
 #pragma warning restore IDE1006
+    readonly double dropout;
     readonly string activation;
 
     /// <summary>Creates the block for <paramref name="config"/>.</summary>
@@ -126,7 +121,7 @@ internal sealed class DistilBertFeedForward : nn.Module<Tensor, Tensor>
     {
         lin1 = nn.Linear(config.HiddenSize, config.IntermediateSize, device: device);
         lin2 = nn.Linear(config.IntermediateSize, config.HiddenSize, device: device);
-        dropout = nn.Dropout(config.HiddenDropoutProb);
+        dropout = config.HiddenDropoutProb;
         activation = config.HiddenAct;
         RegisterComponents();
     }
@@ -135,6 +130,6 @@ internal sealed class DistilBertFeedForward : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        return dropout.forward(lin2.forward(Activations.Apply(activation, lin1.forward(hidden)))).MoveToOuterDisposeScope();
+        return FastDropout.Apply(lin2.forward(Activations.Apply(activation, lin1.forward(hidden))), dropout, training).MoveToOuterDisposeScope();
     }
 }
