@@ -92,6 +92,27 @@ public sealed class OnnxRuntimeModelTests(TinyOnnxModels models, ITestOutputHelp
         return folder;
     }
 
+    /// <summary>
+    /// What a serving application does with an exported model: load it, save it again (re-packaging), load that, and
+    /// predict from several threads while it is being saved; the same entries and bit-identical scores throughout.
+    /// </summary>
+    [Fact]
+    public void The_ONNX_Runtime_model_keeps_the_user_contract_load_save_load_and_save_while_predicting()
+    {
+        string folder = Export(models.Classifier, "contract", int8: true);
+        var serving = new MLContext(seed: 3);
+        ITransformer loaded = serving.Model.Load(Path.Combine(folder, "mlnet-model.zip"), out DataViewSchema schema);
+        string cycles = Path.Combine(work, "contract-cycles");
+        Directory.CreateDirectory(cycles);
+        Contracts.ModelContract.SaveLoadCycles(loaded, schema, models.TestPairs, cycles, output);
+
+        PairRow[] rows = [.. models.Ml.Data.CreateEnumerable<PairRow>(models.TestPairs, reuseRowObject: false).Take(8)];
+        string concurrent = Path.Combine(work, "contract-concurrent");
+        Directory.CreateDirectory(concurrent);
+        Contracts.ModelContract.SaveWhilePredicting<PairRow, ClassPrediction>(serving, loaded, schema, rows, p => p.Score, concurrent, output, saves: 5);
+        foreach (IDisposable part in ((IEnumerable<ITransformer>)loaded).OfType<IDisposable>()) part.Dispose();
+    }
+
     [Fact]
     public void A_pair_classifier_exports_to_a_folder_whose_ML_NET_model_scores_as_the_TorchSharp_model()
     {
