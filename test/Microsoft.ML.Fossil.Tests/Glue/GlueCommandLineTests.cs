@@ -85,6 +85,18 @@ public class GlueCommandLineTests
             Assert.Equal(precision, Parse("--precision", value).Train!.Precision);
     }
 
+    /// <summary>
+    /// The tests run the runner in their own process, which has ONNX Runtime's native library; the runner's own
+    /// application must bring it too, or export-onnx and predict on an mlnet-model.zip fail when run as the README says.
+    /// </summary>
+    [Fact]
+    public void The_runner_application_brings_ONNX_Runtime_s_native_library()
+    {
+        string deps = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Microsoft.ML.Fossil.Glue.deps.json"));
+        Assert.Contains("\"Microsoft.ML.OnnxRuntime/", deps);
+        Assert.Contains("libonnxruntime.so", deps);
+    }
+
     [Fact]
     public void The_export_onnx_and_predict_precision_flags_are_read()
     {
