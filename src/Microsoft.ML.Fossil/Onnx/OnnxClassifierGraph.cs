@@ -43,7 +43,8 @@ internal sealed record OnnxExportOptions
 /// <summary>
 /// Builds the ONNX graph of a sequence classifier from plain weight arrays: opset 17, standard ops only,
 /// written as the op patterns ONNX Runtime's optimizer fuses (LayerNormalization + residual Add, the
-/// Erf and tanh GELU forms, the BERT attention pattern with its additive mask). Weight names are the
+/// Erf and tanh GELU forms) and as the BERT attention pattern with its additive mask, which ONNX Runtime fuses only
+/// below opset 13 and <see cref="OnnxAttentionFusion"/> fuses for this library's sessions. Weight names are the
 /// Hugging Face state-dict names (linear weights stored transposed, [in, out], as MatMul's B).
 /// Touches no TorchSharp type.
 /// </summary>

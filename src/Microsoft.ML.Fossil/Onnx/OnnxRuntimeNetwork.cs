@@ -1,8 +1,10 @@
 using System.Globalization;
+using Google.Protobuf;
 using Microsoft.ML.Fossil.Collation;
 using Microsoft.ML.Fossil.Scoring;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using Onnx;
 
 namespace Microsoft.ML.Fossil.Onnx;
 
@@ -23,6 +25,12 @@ internal sealed record OnnxRuntimeNetworkOptions
     /// </summary>
     public IReadOnlyList<string> DisabledOptimizers { get; init; } = ["SkipLayerNormFusion"];
 
+    /// <summary>
+    /// Whether the session's copy of the graph gets its attention blocks fused into ONNX Runtime's Attention kernel
+    /// (<see cref="OnnxAttentionFusion"/>; ONNX Runtime does not fuse them in an opset-17 graph). Default: on.
+    /// </summary>
+    public bool FuseAttention { get; init; } = true;
+
     /// <summary>When set, ONNX Runtime writes the optimised (fused) graph there: for diagnostics and tests.</summary>
     public string? OptimizedModelPath { get; init; }
 
@@ -42,9 +50,10 @@ internal sealed class OnnxRuntimeNetwork : IScoringNetwork
     readonly InferenceSession session;
     readonly string[] outputNames = [OnnxClassifierContract.Logits];
 
-    OnnxRuntimeNetwork(string source, InferenceSession session, bool usesTokenTypeIds, int numLabels)
+    OnnxRuntimeNetwork(string source, InferenceSession session, bool usesTokenTypeIds, int numLabels, int fusedAttentionLayers)
     {
         Source = source;
+        FusedAttentionLayers = fusedAttentionLayers;
         this.session = session;
         UsesTokenTypeIds = usesTokenTypeIds;
         NumLabels = numLabels;
@@ -52,6 +61,9 @@ internal sealed class OnnxRuntimeNetwork : IScoringNetwork
 
     /// <summary>Where the model came from, as messages name it: its file (quoted), or its entry in a model zip.</summary>
     public string Source { get; }
+
+    /// <summary>Attention blocks <see cref="OnnxAttentionFusion"/> fused in the session's graph (0 when off or nothing matched).</summary>
+    public int FusedAttentionLayers { get; }
 
     /// <summary>Whether the model takes <c>token_type_ids</c> (BERT family).</summary>
     public bool UsesTokenTypeIds { get; }
@@ -79,7 +91,9 @@ internal sealed class OnnxRuntimeNetwork : IScoringNetwork
         options ??= new OnnxRuntimeNetworkOptions();
         path = Path.GetFullPath(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"ONNX model not found: '{path}'.", path);
-        return Create($"'{path}'", options, sessionOptions => new InferenceSession(path, sessionOptions));
+        if (options.FuseAttention && Fused(File.ReadAllBytes(path)) is { } fused)
+            return Create($"'{path}'", options, sessionOptions => new InferenceSession(fused.Model, sessionOptions), fused.Layers);
+        return Create($"'{path}'", options, sessionOptions => new InferenceSession(path, sessionOptions), 0);
     }
 
     /// <summary>
@@ -93,10 +107,30 @@ internal sealed class OnnxRuntimeNetwork : IScoringNetwork
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrWhiteSpace(source);
         if (model.Length == 0) throw new InvalidDataException($"The ONNX model {source} is empty.");
-        return Create(source, options ?? new OnnxRuntimeNetworkOptions(), sessionOptions => new InferenceSession(model, sessionOptions));
+        options ??= new OnnxRuntimeNetworkOptions();
+        if (options.FuseAttention && Fused(model) is { } fused)
+            return Create(source, options, sessionOptions => new InferenceSession(fused.Model, sessionOptions), fused.Layers);
+        return Create(source, options, sessionOptions => new InferenceSession(model, sessionOptions), 0);
     }
 
-    static OnnxRuntimeNetwork Create(string source, OnnxRuntimeNetworkOptions options, Func<SessionOptions, InferenceSession> open)
+    /// <summary>The model with its attention blocks fused, or null when nothing matched (or the bytes do not parse: ONNX Runtime then says why).</summary>
+    static (byte[] Model, int Layers)? Fused(byte[] model)
+    {
+        ModelProto parsed;
+        try
+        {
+            parsed = ModelProto.Parser.ParseFrom(model);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return null;
+        }
+        if (parsed.Graph is null) return null;
+        int layers = OnnxAttentionFusion.Apply(parsed);
+        return layers == 0 ? null : (parsed.ToByteArray(), layers);
+    }
+
+    static OnnxRuntimeNetwork Create(string source, OnnxRuntimeNetworkOptions options, Func<SessionOptions, InferenceSession> open, int fusedAttentionLayers)
     {
         if (options.IntraOpThreads < 1)
             throw new ArgumentOutOfRangeException(nameof(options), options.IntraOpThreads, "IntraOpThreads must be at least 1.");
@@ -104,7 +138,7 @@ internal sealed class OnnxRuntimeNetwork : IScoringNetwork
         try
         {
             var (usesTypes, labels) = Validate(source, session, options.ExpectedLabels);
-            return new OnnxRuntimeNetwork(source, session, usesTypes, labels);
+            return new OnnxRuntimeNetwork(source, session, usesTypes, labels, fusedAttentionLayers);
         }
         catch
         {

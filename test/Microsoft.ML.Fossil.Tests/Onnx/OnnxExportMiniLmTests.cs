@@ -98,8 +98,19 @@ public sealed class OnnxExportMiniLmTests(ITestOutputHelper output) : IDisposabl
         using (var onnx = OnnxRuntimeNetwork.Load(fp32Path, new OnnxRuntimeNetworkOptions { IntraOpThreads = 2, ExpectedLabels = 3 }))
         {
             Assert.True(onnx.UsesTokenTypeIds);
+            Assert.Equal(6, onnx.FusedAttentionLayers);   // every layer's attention runs as ONNX Runtime's Attention kernel
             CompareFp32(network, onnx, singles, "FOSSIL default, singles");
             CompareFp32(network, onnx, pairs, "FOSSIL default, pairs");
+            // The fused session and the graph as written (17 nodes per attention) agree on a padded, ragged batch.
+            using var unfused = OnnxRuntimeNetwork.Load(fp32Path, new OnnxRuntimeNetworkOptions { IntraOpThreads = 2, FuseAttention = false });
+            Assert.Equal(0, unfused.FusedAttentionLayers);
+            foreach (Collated batch in new[] { singles, pairs })
+            {
+                float fusion = MaxAbsDiff(unfused.Score(batch.Ids, batch.Mask, batch.Types, batch.Batch, batch.Length),
+                                          onnx.Score(batch.Ids, batch.Mask, batch.Types, batch.Batch, batch.Length));
+                output.WriteLine($"{batch.Batch} rows: max |fused - unfused| = {fusion:G3}");
+                Assert.True(fusion <= 1e-5f, $"fusing the attention moved the logits by {fusion:G3}");
+            }
             // The adapters matter: without them the logits are far off, so a dropped merge would show.
             float[] exported = onnx.Score(singles.Ids, singles.Mask, singles.Types, singles.Batch, singles.Length);
             Assert.True(MaxAbsDiff(withoutAdapters, exported) > 100 * Fp32Tolerance, $"adapters change the logits by only {MaxAbsDiff(withoutAdapters, exported):G3}");
@@ -127,6 +138,14 @@ public sealed class OnnxExportMiniLmTests(ITestOutputHelper output) : IDisposabl
         output.WriteLine($"ORT-optimised int8 graph: {Describe(int8Ops)}");
         Assert.Equal(6, fp32Ops.GetValueOrDefault("com.microsoft:BiasGelu"));   // the Erf GELU + its bias, fused
         Assert.False(fp32Ops.ContainsKey("Erf"));
+        // OnnxAttentionFusion: one Attention per layer, nothing left of the written-out attention.
+        Assert.Equal(6, fp32Ops.GetValueOrDefault("com.microsoft:Attention"));
+        Assert.False(fp32Ops.ContainsKey("Softmax"));
+        Assert.False(fp32Ops.ContainsKey("Transpose"));
+        // Without it, ONNX Runtime 1.31.1 fuses none of them in this opset-17 graph.
+        Dictionary<string, int> unfusedOps = OptimizedOps(fp32Path, fuseAttention: false);
+        Assert.False(unfusedOps.ContainsKey("com.microsoft:Attention"));
+        Assert.Equal(6, unfusedOps.GetValueOrDefault("Softmax"));
         // The runner leaves out SkipLayerNormFusion (slower here, see OnnxRuntimeNetworkOptions.DisabledOptimizers);
         // with it, every LayerNormalization and its residual Add would become SkipLayerNormalization.
         Assert.Equal(13, fp32Ops.GetValueOrDefault("LayerNormalization"));
@@ -136,6 +155,9 @@ public sealed class OnnxExportMiniLmTests(ITestOutputHelper output) : IDisposabl
         // Every encoder linear layer (6 x 6) runs on an integer kernel; none is left as MatMulInteger + Cast + Mul.
         Assert.Equal(36, int8Ops.GetValueOrDefault("com.microsoft:DynamicQuantizeMatMul") + int8Ops.GetValueOrDefault("com.microsoft:MatMulIntegerToFloat"));
         Assert.False(int8Ops.ContainsKey("MatMulInteger"));
+        // The int8 layers' projections are integer kernels, not the float pattern: their attention stays written out.
+        Assert.Equal(0, int8.FusedAttentionLayers);
+        Assert.False(int8Ops.ContainsKey("com.microsoft:Attention"));
     }
 
     [Fact]

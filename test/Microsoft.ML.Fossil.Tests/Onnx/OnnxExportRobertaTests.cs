@@ -108,6 +108,7 @@ public sealed class OnnxExportRobertaTests(ITestOutputHelper output) : IDisposab
         Dictionary<string, int> ops = OptimizedOps(path);
         output.WriteLine($"ORT-optimised fp32 graph: {Describe(ops)}");
         Assert.Equal(2, ops.GetValueOrDefault("com.microsoft:FastGelu"));   // the tanh GELU of both layers, fused
+        Assert.Equal(2, ops.GetValueOrDefault("com.microsoft:Attention"));   // OnnxAttentionFusion, both layers
         Assert.Equal(5, ops.GetValueOrDefault("LayerNormalization"));   // embeddings + 2 per layer, SkipLayerNormFusion left out
     }
 

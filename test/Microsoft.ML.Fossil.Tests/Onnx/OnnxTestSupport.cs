@@ -107,10 +107,10 @@ internal static class OnnxTestSupport
     /// Loads <paramref name="modelPath"/> with the runner's optimisations (or with only
     /// <paramref name="disabledOptimizers"/> left out), has it write the optimised graph, and counts its ops by domain-qualified type ("com.microsoft:BiasGelu", "MatMul", ...).
     /// </summary>
-    public static Dictionary<string, int> OptimizedOps(string modelPath, IReadOnlyList<string>? disabledOptimizers = null)
+    public static Dictionary<string, int> OptimizedOps(string modelPath, IReadOnlyList<string>? disabledOptimizers = null, bool fuseAttention = true)
     {
         string optimized = Path.ChangeExtension(modelPath, ".optimized.onnx");
-        var options = new OnnxRuntimeNetworkOptions { IntraOpThreads = 1, OptimizedModelPath = optimized };
+        var options = new OnnxRuntimeNetworkOptions { IntraOpThreads = 1, OptimizedModelPath = optimized, FuseAttention = fuseAttention };
         if (disabledOptimizers is not null) options = options with { DisabledOptimizers = disabledOptimizers };
         using (OnnxRuntimeNetwork.Load(modelPath, options)) { }
         ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimized));
