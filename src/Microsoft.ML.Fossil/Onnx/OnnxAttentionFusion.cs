@@ -7,7 +7,7 @@ namespace Microsoft.ML.Fossil.Onnx;
 
 /// <summary>
 /// Rewrites each BERT self-attention block of a standard-op graph (the pattern <see cref="OnnxClassifierGraph"/> writes)
-/// into one ONNX Runtime <c>com.microsoft:Attention</c> node, before a session is created from it. ONNX Runtime's own
+/// into one ONNX Runtime <c>com.microsoft:Attention</c> (or <c>MultiHeadAttention</c>) node, before a session is created from it. ONNX Runtime's own
 /// AttentionFusion does this for graphs of opset 11-12 only: from opset 13 on, Unsqueeze takes its axes as an input,
 /// which its mask matcher does not follow (ONNX Runtime 1.30-1.32, tested), so an opset-17 export would run the
 /// attention as 17 separate nodes per layer. The exported file stays standard ops; only the session's copy is fused.
@@ -20,8 +20,10 @@ namespace Microsoft.ML.Fossil.Onnx;
 /// mask = Mul(Sub(1, Cast(Unsqueeze(Unsqueeze(attention_mask, 1), 2))), filter)
 /// </code>
 /// becomes <c>Attention(x, [Wq | Wk | Wv] [H, 3H], [bq | bk | bv], int32(attention_mask); num_heads, mask_filter_value = filter)</c>,
-/// which computes the same softmax(q k^T / sqrt(d) + (1 - mask) * filter) v. A layer that does not match exactly
-/// (an int8 graph's MatMulInteger layers, another exporter's graph) is left as it is.
+/// which computes the same softmax(q k^T / sqrt(d) + (1 - mask) * filter) v. Where the projections are not float
+/// MatMul + Add of one input (the int8 graph's integer kernels), the block from the projected q, k, v [B, T, H] on
+/// becomes <c>MultiHeadAttention(q, k, v, key_padding_mask = int32(attention_mask))</c>, the same computation. A block
+/// that does not match exactly (another exporter's graph) is left as it is.
 /// </remarks>
 internal static class OnnxAttentionFusion
 {
@@ -49,12 +51,22 @@ internal static class OnnxAttentionFusion
         var replacements = new Dictionary<NodeProto, NodeProto>(ReferenceEqualityComparer.Instance);
         foreach (Block block in blocks)
         {
-            string weights = index.AddInitializer(block.Label + "qkv.weight", DataType.Float,
-                ConcatenateColumns(block.Weights.Select(w => index.Floats(w)).ToArray(), block.Hidden), [block.Hidden, 3L * block.Hidden]);
-            string bias = index.AddInitializer(block.Label + "qkv.bias", DataType.Float,
-                block.Biases.SelectMany(b => index.Floats(b)).ToArray(), [3L * block.Hidden]);
-            var attention = new NodeProto { OpType = "Attention", Domain = MicrosoftDomain, Name = index.FreshName(block.Label + "Attention") };
-            attention.Input.AddRange([block.Input, weights, bias, maskInt32]);
+            NodeProto attention;
+            if (block.Weights is { } blockWeights && block.Biases is { } blockBiases)
+            {
+                string weights = index.AddInitializer(block.Label + "qkv.weight", DataType.Float,
+                    ConcatenateColumns(blockWeights.Select(w => index.Floats(w)).ToArray(), block.Hidden), [block.Hidden, 3L * block.Hidden]);
+                string bias = index.AddInitializer(block.Label + "qkv.bias", DataType.Float,
+                    blockBiases.SelectMany(b => index.Floats(b)).ToArray(), [3L * block.Hidden]);
+                attention = new NodeProto { OpType = "Attention", Domain = MicrosoftDomain, Name = index.FreshName(block.Label + "Attention") };
+                attention.Input.AddRange([block.Input, weights, bias, maskInt32]);
+            }
+            else
+            {
+                // query, key, value [B, T, H]; no bias (input 3: the projections added theirs); key_padding_mask [B, T] int32.
+                attention = new NodeProto { OpType = "MultiHeadAttention", Domain = MicrosoftDomain, Name = index.FreshName(block.Label + "MultiHeadAttention") };
+                attention.Input.AddRange([block.Projected[0], block.Projected[1], block.Projected[2], "", maskInt32]);
+            }
             attention.Output.Add(block.Output);
             attention.Attribute.Add(OnnxGraphBuilder.Int("num_heads", block.Heads));
             attention.Attribute.Add(OnnxGraphBuilder.Float("mask_filter_value", block.MaskFilterValue));
@@ -76,9 +88,13 @@ internal static class OnnxAttentionFusion
         return blocks.Count;
     }
 
-    /// <summary>One attention block: the nodes it replaces (context Reshape last) and what the fused node needs.</summary>
-    sealed record Block(string Label, string Input, string Output, int Heads, int Hidden, float MaskFilterValue,
-        TensorProto[] Weights, TensorProto[] Biases, List<NodeProto> Nodes);
+    /// <summary>
+    /// One attention block: the nodes it replaces (context Reshape last) and what the fused node needs. With
+    /// <see cref="Weights"/> (float projections of one input) it becomes Attention; without, MultiHeadAttention over the
+    /// already projected <see cref="Projected"/> q, k, v [B, T, H].
+    /// </summary>
+    sealed record Block(string Label, string Input, string[] Projected, string Output, int Heads, int Hidden, float MaskFilterValue,
+        TensorProto[]? Weights, TensorProto[]? Biases, List<NodeProto> Nodes);
 
     static Block? Match(GraphIndex g, NodeProto softmax)
     {
@@ -102,12 +118,9 @@ internal static class OnnxAttentionFusion
         var k = Projection(g, scores.Input[1], [0, 2, 3, 1]);
         var v = Projection(g, contextMatMul.Input[1], [0, 2, 1, 3]);
         if (q is null || k is null || v is null) return null;
-        if (q.Value.Input != k.Value.Input || q.Value.Input != v.Value.Input) return null;
         if (q.Value.Heads != k.Value.Heads || q.Value.Heads != v.Value.Heads || q.Value.HeadSize != k.Value.HeadSize || q.Value.HeadSize != v.Value.HeadSize) return null;
         int heads = q.Value.Heads, headSize = q.Value.HeadSize;
         if ((long)heads * headSize != hidden) return null;
-        foreach (var p in new[] { q.Value, k.Value, v.Value })
-            if (!p.Weight.Dims.SequenceEqual([hidden, hidden]) || !p.Bias.Dims.SequenceEqual([hidden])) return null;
         // Attention scales by 1 / sqrt(d) itself; a graph dividing by anything else is not this block.
         if (Math.Abs(scaleDivisor - MathF.Sqrt(headSize)) > 1e-6f * MathF.Sqrt(headSize)) return null;
 
@@ -117,24 +130,40 @@ internal static class OnnxAttentionFusion
         var nodes = new List<NodeProto>();
         foreach (var p in new[] { q.Value, k.Value, v.Value }) nodes.AddRange(p.Nodes);
         nodes.AddRange([scores, div, maskAdd, softmax, contextMatMul, contextTranspose, contextReshape]);
-        return new Block(label, q.Value.Input, contextReshape.Output[0], heads, (int)hidden, filter,
-            [q.Value.Weight, k.Value.Weight, v.Value.Weight], [q.Value.Bias, k.Value.Bias, v.Value.Bias], nodes);
+        string[] projected = [q.Value.Projected, k.Value.Projected, v.Value.Projected];
+
+        // Packed: each projection is Add(MatMul(x, W [H, H]), b [H]) of one x, both used only here.
+        var linear = new[] { q.Value.Projected, k.Value.Projected, v.Value.Projected }.Select(p => FloatLinear(g, p, hidden)).ToArray();
+        if (linear.All(l => l is not null) && linear.Select(l => l!.Value.Input).Distinct(StringComparer.Ordinal).Count() == 1)
+        {
+            foreach (var l in linear) nodes.AddRange(l!.Value.Nodes);
+            return new Block(label, linear[0]!.Value.Input, projected, contextReshape.Output[0], heads, (int)hidden, filter,
+                [.. linear.Select(l => l!.Value.Weight)], [.. linear.Select(l => l!.Value.Bias)], nodes);
+        }
+        return new Block(label, projected[0], projected, contextReshape.Output[0], heads, (int)hidden, filter, null, null, nodes);
     }
 
-    /// <summary>Transpose(Reshape(Add(MatMul(x, W), b), [0, 0, heads, d]), perm), each output used once.</summary>
-    static (string Input, TensorProto Weight, TensorProto Bias, int Heads, int HeadSize, NodeProto[] Nodes)? Projection(GraphIndex g, string output, long[] perm)
+    /// <summary>Transpose(Reshape(p, [0, 0, heads, d]), perm) of a projection p [B, T, H], each output used once.</summary>
+    static (string Projected, int Heads, int HeadSize, NodeProto[] Nodes)? Projection(GraphIndex g, string output, long[] perm)
     {
         NodeProto? transpose = g.Producer(output, "Transpose");
         if (transpose is null || g.Consumers(output).Count != 1 || !g.Perm(transpose).SequenceEqual(perm)) return null;
         NodeProto? reshape = g.Producer(transpose.Input[0], "Reshape");
         if (reshape is null || g.Consumers(reshape.Output[0]).Count != 1 || g.Int64s(reshape.Input[1]) is not [0, 0, var heads, var headSize]) return null;
-        NodeProto? add = g.Producer(reshape.Input[0], "Add");
-        if (add is null || g.Consumers(add.Output[0]).Count != 1) return null;
+        if (heads <= 0 || headSize <= 0 || g.Consumers(reshape.Input[0]).Count != 1) return null;
+        return (reshape.Input[0], (int)heads, (int)headSize, [reshape, transpose]);
+    }
+
+    /// <summary>p = Add(MatMul(x, W [H, H] initializer), b [H] initializer), the MatMul's output used once; or null.</summary>
+    static (string Input, TensorProto Weight, TensorProto Bias, NodeProto[] Nodes)? FloatLinear(GraphIndex g, string projected, long hidden)
+    {
+        NodeProto? add = g.Producer(projected, "Add");
+        if (add is null) return null;
         NodeProto? matMul = g.Producer(add.Input[0], "MatMul");
         if (matMul is null || g.Consumers(matMul.Output[0]).Count != 1) return null;
         if (g.FloatInitializer(matMul.Input[1]) is not { } weight || g.FloatInitializer(add.Input[1]) is not { } bias) return null;
-        if (heads <= 0 || headSize <= 0) return null;
-        return (matMul.Input[0], weight, bias, (int)heads, (int)headSize, [matMul, add, reshape, transpose]);
+        if (!weight.Dims.SequenceEqual([hidden, hidden]) || !bias.Dims.SequenceEqual([hidden])) return null;
+        return (matMul.Input[0], weight, bias, [matMul, add]);
     }
 
     /// <summary>The filter value c of mask = Mul(Sub(1, Cast(Unsqueeze(Unsqueeze(attention_mask, 1), 2))), c), or null.</summary>

@@ -155,9 +155,20 @@ public sealed class OnnxExportMiniLmTests(ITestOutputHelper output) : IDisposabl
         // Every encoder linear layer (6 x 6) runs on an integer kernel; none is left as MatMulInteger + Cast + Mul.
         Assert.Equal(36, int8Ops.GetValueOrDefault("com.microsoft:DynamicQuantizeMatMul") + int8Ops.GetValueOrDefault("com.microsoft:MatMulIntegerToFloat"));
         Assert.False(int8Ops.ContainsKey("MatMulInteger"));
-        // The int8 layers' projections are integer kernels, not the float pattern: their attention stays written out.
-        Assert.Equal(0, int8.FusedAttentionLayers);
+        // The int8 layers' projections are integer kernels: their attention (after the projections) is MultiHeadAttention.
+        Assert.Equal(6, int8.FusedAttentionLayers);
+        Assert.Equal(6, int8Ops.GetValueOrDefault("com.microsoft:MultiHeadAttention"));
         Assert.False(int8Ops.ContainsKey("com.microsoft:Attention"));
+        Assert.False(int8Ops.ContainsKey("Softmax"));
+        // ... and scores as the graph written out (ragged, padded batch).
+        using (var int8Unfused = OnnxRuntimeNetwork.Load(int8Path, new OnnxRuntimeNetworkOptions { IntraOpThreads = 2, FuseAttention = false }))
+        {
+            float fusion = MaxAbsDiff(int8Unfused.Score(pairs.Ids, pairs.Mask, pairs.Types, pairs.Batch, pairs.Length),
+                                      int8.Score(pairs.Ids, pairs.Mask, pairs.Types, pairs.Batch, pairs.Length));
+            output.WriteLine($"int8: max |fused - unfused| = {fusion:G3}");
+            Assert.True(fusion <= 1e-5f, $"fusing the int8 graph's attention moved the logits by {fusion:G3}");
+        }
+        Assert.Equal(6, OptimizedOps(int8Path, fuseAttention: false).GetValueOrDefault("Softmax"));
     }
 
     [Fact]
