@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Fossil.MLNet;
 using Microsoft.ML.Fossil.MLNetInternals;
+using Microsoft.ML.Fossil.Onnx;
 using Microsoft.ML.Runtime;
 
 [assembly: LoadableClass(typeof(Microsoft.ML.Fossil.FossilOnnxRuntimeTransformer), typeof(Microsoft.ML.Fossil.MLNetInternals.FossilLoader<Microsoft.ML.Fossil.FossilOnnxRuntimeTransformer>),
@@ -50,7 +51,7 @@ internal sealed class FossilOnnxRuntimeTransformer : ITransformer, IDisposable, 
 
     static FossilModelVersion ILoadableFossilComponent<FossilOnnxRuntimeTransformer>.Version => FormatVersion;
 
-    /// <summary>Reads the model (found by ML.NET through the LoadableClass attribute above): no backbone, no TorchSharp.</summary>
+    /// <summary>Reads the model (found by ML.NET through the LoadableClass attribute above) with its context's settings: no backbone, no TorchSharp.</summary>
     static FossilOnnxRuntimeTransformer ILoadableFossilComponent<FossilOnnxRuntimeTransformer>.Load(FossilModelReader reader, IHostEnvironment env) =>
-        new(OnnxTransformerCore.Load(reader));
+        new(OnnxTransformerCore.Load(reader, new OnnxRuntimeNetworkOptions { AllowSpinning = FossilCatalog.SettingsOf(env).OnnxRuntimeSpinning }));
 }

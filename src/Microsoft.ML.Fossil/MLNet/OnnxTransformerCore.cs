@@ -51,13 +51,14 @@ internal sealed class OnnxTransformerCore : ScoringTransformerCore
 
     /// <summary>Reads what <see cref="Save"/> wrote, verifying every file against the manifest, and starts an ONNX Runtime session.</summary>
     /// <exception cref="InvalidDataException">A file is missing, damaged or replaced, or the graph or tokenizer do not fit the manifest.</exception>
-    public static OnnxTransformerCore Load(FossilModelReader reader)
+    public static OnnxTransformerCore Load(FossilModelReader reader, OnnxRuntimeNetworkOptions options)
     {
         ArgumentNullException.ThrowIfNull(reader);
+        ArgumentNullException.ThrowIfNull(options);
         string where = $"The ONNX Runtime model in folder '{reader.Directory}' of the model zip";
         SavedColumns saved = ReadColumns(reader);
         OnnxScoringModel model = OnnxScoringModel.Read(name => TryRead(reader, name), where);
-        return new OnnxTransformerCore(model, saved.For(model.Task, model.LabelNames), saved.BatchSize, where);
+        return new OnnxTransformerCore(model, saved.For(model.Task, model.LabelNames), saved.BatchSize, where, options);
     }
 
     static byte[]? TryRead(FossilModelReader reader, string name)

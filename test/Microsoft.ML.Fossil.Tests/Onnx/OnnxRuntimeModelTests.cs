@@ -151,6 +151,36 @@ public sealed class OnnxRuntimeModelTests(TinyOnnxModels models, ITestOutputHelp
     }
 
     [Fact]
+    public void The_context_settings_choose_ONNX_Runtime_spinning_and_the_attention_is_fused_either_way()
+    {
+        string folder = Export(models.Classifier, "spinning");
+        string zip = Path.Combine(folder, "mlnet-model.zip");
+        static OnnxRuntimeNetwork Network(ITransformer model) =>
+            (OnnxRuntimeNetwork)((IEnumerable<ITransformer>)model).OfType<FossilOnnxRuntimeTransformer>().Single().Core.Scorer.Network;
+
+        var spinning = new MLContext(seed: 3);   // FossilSettings' default: ONNX Runtime's own, spinning
+        ITransformer a = spinning.Model.Load(zip, out _);
+        var sleeping = new MLContext(seed: 3);
+        sleeping.SetFossilSettings(new FossilSettings { OnnxRuntimeSpinning = false });
+        ITransformer b = sleeping.Model.Load(zip, out _);
+        Assert.True(Network(a).Options.AllowSpinning);
+        Assert.False(Network(b).Options.AllowSpinning);
+        Assert.Equal(2, Network(a).FusedAttentionLayers);   // the tiny roberta-shaped backbone's two layers
+        Assert.Equal(2, Network(b).FusedAttentionLayers);
+        Assert.Equal(Scores(a.Transform(models.TestPairs), "Score"), Scores(b.Transform(models.TestPairs), "Score"));
+        foreach (ITransformer model in new[] { a, b })
+            ((IDisposable)((IEnumerable<ITransformer>)model).OfType<FossilOnnxRuntimeTransformer>().Single()).Dispose();
+
+        // The environment variable, as FossilSettings.FromEnvironment reads it (absent: on).
+        bool Read(string? value) => FossilSettings.FromEnvironment(name =>
+            name == FossilSettings.OnnxRuntimeSpinningVariable ? value : null).OnnxRuntimeSpinning;
+        Assert.True(Read(null));
+        Assert.False(Read("0"));
+        Assert.False(Read("false"));
+        Assert.True(Read("1"));
+    }
+
+    [Fact]
     public void A_similarity_model_exports_with_its_regression_column_and_scores_as_the_TorchSharp_model()
     {
         string folder = Export(models.Similarity, "similarity");
