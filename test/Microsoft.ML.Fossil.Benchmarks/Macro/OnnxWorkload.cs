@@ -73,6 +73,9 @@ internal sealed class OnnxResult
 /// </summary>
 internal static class OnnxWorkload
 {
+    /// <summary>Idle time before each engine's turn, so that no engine runs while another's threads still spin.</summary>
+    public const int IdleBeforeTurnMs = 30;
+
     public const string TorchFp32 = "torchsharp-fp32", TorchBf16 = "torchsharp-bf16", OnnxFp32 = "onnxruntime-fp32", OnnxInt8 = "onnxruntime-int8";
 
     public sealed class Review
@@ -208,6 +211,9 @@ internal static class OnnxWorkload
             for (int k = 0; k < names.Length; k++)
             {
                 string name = names[(turn + k) % names.Length];
+                // The engine before may leave its threads spinning for a moment (ONNX Runtime's pools and libtorch's
+                // OpenMP team both spin after work); a process serving one model starts each request on idle cores.
+                Thread.Sleep(IdleBeforeTurnMs);
                 long start = Stopwatch.GetTimestamp();
                 foreach (Review row in turnRows)
                 {
@@ -216,6 +222,7 @@ internal static class OnnxWorkload
                     result.EngineRowMs[name].Add(Stopwatch.GetElapsedTime(rowStart).TotalMilliseconds);
                 }
                 result.EngineTurnRowsPerSecond[name].Add(turnRows.Length / Stopwatch.GetElapsedTime(start).TotalSeconds);
+                Thread.Sleep(IdleBeforeTurnMs);
                 foreach (TokenBatch batch in turnBatches)
                 {
                     long rowStart = Stopwatch.GetTimestamp();

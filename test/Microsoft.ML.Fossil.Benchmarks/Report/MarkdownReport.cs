@@ -197,7 +197,7 @@ internal static class MarkdownReport
                 $"A MiniLM FOSSIL classifier fitted on {onnx.TrainRows} reviews ({F(onnx.FitSeconds)} s), saved and loaded with Model.Load (TorchSharp, adapters merged), " +
                 $"and exported with ExportForOnnxRuntime and loaded from mlnet-model.zip (ONNX Runtime, {onnx.OnnxRuntimeThreads} intra-op threads; TorchSharp {onnx.TorchThreads}). " +
                 $"Accuracy over {onnx.TestRows} test reviews through Transform. Speed: the engines take turns ({onnx.EngineTurnRowsPerSecond.First().Value.Count} turns of " +
-                $"{onnx.EngineRowMs.First().Value.Count / Math.Max(1, onnx.EngineTurnRowsPerSecond.First().Value.Count)} rows, rotating order), PredictionEngine row by row; " +
+                $"{onnx.EngineRowMs.First().Value.Count / Math.Max(1, onnx.EngineTurnRowsPerSecond.First().Value.Count)} rows, rotating order, each turn after {Macro.OnnxWorkload.IdleBeforeTurnMs} ms idle), PredictionEngine row by row; " +
                 $"'network' is the network stage alone on the same rows collated one by one; Transform at batch {onnx.TransformBatchSize} over {onnx.TransformRowsPerSecond.First().Value.Count} rounds. " +
                 $"Load average {F(onnx.LoadAverageAtStart, "F1")} at the start, {F(onnx.LoadAverageAtEnd, "F1")} at the end.");
             md.AppendLine();
