@@ -249,13 +249,13 @@ internal static class OnnxAttentionFusion
         public long[] Perm(NodeProto transpose) =>
             transpose.Attribute.FirstOrDefault(a => a.Name == "perm") is { } a ? [.. a.Ints] : [];
 
-        /// <summary>A 1-D int64 initializer's values, or null.</summary>
-        public long[]? Int64s(string name) =>
-            initializers.TryGetValue(name, out TensorProto? t) && t.DataType == (int)DataType.Int64 && t.Dims.Count == 1 && t.RawData.Length == 8 * t.Dims[0]
-                ? MemoryMarshal.Cast<byte, long>(t.RawData.Span).ToArray()
-                : initializers.TryGetValue(name, out t) && t.DataType == (int)DataType.Int64 && t.Dims.Count == 1 && t.Int64Data.Count == t.Dims[0]
-                    ? [.. t.Int64Data]
-                    : null;
+        /// <summary>A 1-D int64 initializer's values (raw or typed data), or null.</summary>
+        public long[]? Int64s(string name)
+        {
+            if (!initializers.TryGetValue(name, out TensorProto? t) || t.DataType != (int)DataType.Int64 || t.Dims.Count != 1) return null;
+            if (t.RawData.Length == 8 * t.Dims[0]) return MemoryMarshal.Cast<byte, long>(t.RawData.Span).ToArray();
+            return t.Int64Data.Count == t.Dims[0] ? [.. t.Int64Data] : null;
+        }
 
         /// <summary>A one-element float initializer's value, or null.</summary>
         public float? Scalar(string name)
