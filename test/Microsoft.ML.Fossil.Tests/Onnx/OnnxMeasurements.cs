@@ -109,7 +109,7 @@ public sealed class OnnxMeasurements(ITestOutputHelper output) : IDisposable
         using (FileStream file = File.Create(packagePath))
             resource.CopyTo(file);
         using var packageOptions = new SessionOptions { IntraOpNumThreads = 2, InterOpNumThreads = 1, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        packageOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        packageOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", "1");   // as OnnxRuntimeNetworkOptions.AllowSpinning
         using var package = new InferenceSession(packagePath, packageOptions);
 
         // Real rows truncated to exactly 64 tokens (no padding).
