@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using Google.Protobuf;
 using Onnx;
 using static Onnx.TensorProto.Types;
 
@@ -35,14 +34,15 @@ internal static class OnnxAttentionFusion
         ArgumentNullException.ThrowIfNull(model);
         GraphProto graph = model.Graph;
         var index = new GraphIndex(graph);
+        var builder = new OnnxGraphBuilder(graph);   // fresh names and the packed initializers
         var blocks = new List<Block>();
         foreach (NodeProto softmax in graph.Node.Where(n => n.OpType == "Softmax" && n.Domain.Length == 0).ToList())
             if (Match(index, softmax) is { } block) blocks.Add(block);
         if (blocks.Count == 0) return 0;
 
         // One int32 copy of attention_mask [B, T], Attention's raw 2-D mask, shared by every layer.
-        string maskInt32 = index.FreshName("attention_mask_int32");
-        var cast = new NodeProto { OpType = "Cast", Name = index.FreshName("attention_mask/Cast_int32") };
+        string maskInt32 = builder.Fresh("attention_mask_int32");
+        var cast = new NodeProto { OpType = "Cast", Name = builder.Fresh("attention_mask/Cast_int32") };
         cast.Input.Add(OnnxClassifierContract.AttentionMask);
         cast.Output.Add(maskInt32);
         cast.Attribute.Add(OnnxGraphBuilder.Int("to", (long)DataType.Int32));
@@ -52,19 +52,18 @@ internal static class OnnxAttentionFusion
         foreach (Block block in blocks)
         {
             NodeProto attention;
-            if (block.Weights is { } blockWeights && block.Biases is { } blockBiases)
+            if (block.Packed is { } packed)
             {
-                string weights = index.AddInitializer(block.Label + "qkv.weight", DataType.Float,
-                    ConcatenateColumns(blockWeights.Select(w => index.Floats(w)).ToArray(), block.Hidden), [block.Hidden, 3L * block.Hidden]);
-                string bias = index.AddInitializer(block.Label + "qkv.bias", DataType.Float,
-                    blockBiases.SelectMany(b => index.Floats(b)).ToArray(), [3L * block.Hidden]);
-                attention = new NodeProto { OpType = "Attention", Domain = MicrosoftDomain, Name = index.FreshName(block.Label + "Attention") };
-                attention.Input.AddRange([block.Input, weights, bias, maskInt32]);
+                string weights = builder.FreshFloat32(block.Label + "qkv.weight",
+                    ConcatenateColumns([.. packed.Weights.Select(Floats)], block.Hidden), [block.Hidden, 3L * block.Hidden]);
+                string bias = builder.FreshFloat32(block.Label + "qkv.bias", [.. packed.Biases.SelectMany(Floats)], [3L * block.Hidden]);
+                attention = new NodeProto { OpType = "Attention", Domain = MicrosoftDomain, Name = builder.Fresh(block.Label + "Attention") };
+                attention.Input.AddRange([packed.Input, weights, bias, maskInt32]);
             }
             else
             {
                 // query, key, value [B, T, H]; no bias (input 3: the projections added theirs); key_padding_mask [B, T] int32.
-                attention = new NodeProto { OpType = "MultiHeadAttention", Domain = MicrosoftDomain, Name = index.FreshName(block.Label + "MultiHeadAttention") };
+                attention = new NodeProto { OpType = "MultiHeadAttention", Domain = MicrosoftDomain, Name = builder.Fresh(block.Label + "MultiHeadAttention") };
                 attention.Input.AddRange([block.Projected[0], block.Projected[1], block.Projected[2], "", maskInt32]);
             }
             attention.Output.Add(block.Output);
@@ -90,11 +89,14 @@ internal static class OnnxAttentionFusion
 
     /// <summary>
     /// One attention block: the nodes it replaces (context Reshape last) and what the fused node needs. With
-    /// <see cref="Weights"/> (float projections of one input) it becomes Attention; without, MultiHeadAttention over the
+    /// <see cref="Packed"/> (float projections of one input) it becomes Attention; without, MultiHeadAttention over the
     /// already projected <see cref="Projected"/> q, k, v [B, T, H].
     /// </summary>
-    sealed record Block(string Label, string Input, string[] Projected, string Output, int Heads, int Hidden, float MaskFilterValue,
-        TensorProto[]? Weights, TensorProto[]? Biases, List<NodeProto> Nodes);
+    sealed record Block(string Label, string[] Projected, string Output, int Heads, int Hidden, float MaskFilterValue,
+        PackedProjections? Packed, List<NodeProto> Nodes);
+
+    /// <summary>q, k, v = x W + b for one input x: the weights [H, H] and biases [H] Attention packs.</summary>
+    sealed record PackedProjections(string Input, TensorProto[] Weights, TensorProto[] Biases);
 
     static Block? Match(GraphIndex g, NodeProto softmax)
     {
@@ -133,14 +135,14 @@ internal static class OnnxAttentionFusion
         string[] projected = [q.Value.Projected, k.Value.Projected, v.Value.Projected];
 
         // Packed: each projection is Add(MatMul(x, W [H, H]), b [H]) of one x, both used only here.
-        var linear = new[] { q.Value.Projected, k.Value.Projected, v.Value.Projected }.Select(p => FloatLinear(g, p, hidden)).ToArray();
+        var linear = projected.Select(p => FloatLinear(g, p, hidden)).ToArray();
         if (linear.All(l => l is not null) && linear.Select(l => l!.Value.Input).Distinct(StringComparer.Ordinal).Count() == 1)
         {
             foreach (var l in linear) nodes.AddRange(l!.Value.Nodes);
-            return new Block(label, linear[0]!.Value.Input, projected, contextReshape.Output[0], heads, (int)hidden, filter,
-                [.. linear.Select(l => l!.Value.Weight)], [.. linear.Select(l => l!.Value.Bias)], nodes);
+            var packed = new PackedProjections(linear[0]!.Value.Input, [.. linear.Select(l => l!.Value.Weight)], [.. linear.Select(l => l!.Value.Bias)]);
+            return new Block(label, projected, contextReshape.Output[0], heads, (int)hidden, filter, packed, nodes);
         }
-        return new Block(label, projected[0], projected, contextReshape.Output[0], heads, (int)hidden, filter, null, null, nodes);
+        return new Block(label, projected, contextReshape.Output[0], heads, (int)hidden, filter, null, nodes);
     }
 
     /// <summary>Transpose(Reshape(p, [0, 0, heads, d]), perm) of a projection p [B, T, H], each output used once.</summary>
@@ -182,6 +184,9 @@ internal static class OnnxAttentionFusion
         return outer.Input[0] == OnnxClassifierContract.AttentionMask ? filter : null;
     }
 
+    /// <summary>A float initializer's values (raw data, as <see cref="GraphIndex.FloatInitializer"/> checked).</summary>
+    static float[] Floats(TensorProto tensor) => MemoryMarshal.Cast<byte, float>(tensor.RawData.Span).ToArray();
+
     /// <summary>[H, H] x 3 row-major -> [H, 3H]: row r is q's row r, then k's, then v's (Attention's packed weight).</summary>
     static float[] ConcatenateColumns(float[][] parts, int hidden)
     {
@@ -212,21 +217,16 @@ internal static class OnnxAttentionFusion
     /// <summary>Who produces and who reads each value; initializers by name.</summary>
     sealed class GraphIndex
     {
-        readonly GraphProto graph;
         readonly Dictionary<string, NodeProto> producers = new(StringComparer.Ordinal);
         readonly Dictionary<string, List<NodeProto>> consumers = new(StringComparer.Ordinal);
         readonly Dictionary<string, TensorProto> initializers = new(StringComparer.Ordinal);
-        readonly HashSet<string> names = new(StringComparer.Ordinal);
 
         public GraphIndex(GraphProto graph)
         {
-            this.graph = graph;
-            foreach (TensorProto t in graph.Initializer) { initializers[t.Name] = t; names.Add(t.Name); }
-            foreach (ValueInfoProto input in graph.Input) names.Add(input.Name);
+            foreach (TensorProto t in graph.Initializer) initializers[t.Name] = t;
             foreach (NodeProto node in graph.Node)
             {
-                names.Add(node.Name);
-                foreach (string output in node.Output) { producers[output] = node; names.Add(output); }
+                foreach (string output in node.Output) producers[output] = node;
                 foreach (string input in node.Input)
                 {
                     if (!consumers.TryGetValue(input, out List<NodeProto>? list)) consumers[input] = list = [];
@@ -269,24 +269,5 @@ internal static class OnnxAttentionFusion
         public TensorProto? FloatInitializer(string name) =>
             initializers.TryGetValue(name, out TensorProto? t) && t.DataType == (int)DataType.Float && t.DataLocation != DataLocation.External
             && t.RawData.Length == 4 * t.Dims.Aggregate(1L, (a, b) => a * b) ? t : null;
-
-        public float[] Floats(TensorProto tensor) => MemoryMarshal.Cast<byte, float>(tensor.RawData.Span).ToArray();
-
-        public string FreshName(string hint)
-        {
-            string name = hint;
-            for (int i = 1; !names.Add(name); i++) name = $"{hint}_{i}";
-            return name;
-        }
-
-        public string AddInitializer(string hint, DataType type, float[] data, long[] dims)
-        {
-            string name = FreshName(hint);
-            var tensor = new TensorProto { Name = name, DataType = (int)type, RawData = UnsafeByteOperations.UnsafeWrap(MemoryMarshal.AsBytes(data.AsSpan()).ToArray()) };
-            tensor.Dims.AddRange(dims);
-            graph.Initializer.Add(tensor);
-            initializers[name] = tensor;
-            return name;
-        }
     }
 }

@@ -20,6 +20,19 @@ internal sealed class OnnxGraphBuilder
     /// <summary>Starts an empty graph called <paramref name="name"/>.</summary>
     public OnnxGraphBuilder(string name) => Graph = new GraphProto { Name = name };
 
+    /// <summary>Adds to an existing graph (a rewrite): every name it already uses is taken.</summary>
+    public OnnxGraphBuilder(GraphProto graph)
+    {
+        Graph = graph;
+        foreach (TensorProto initializer in graph.Initializer) names.Add(initializer.Name);
+        foreach (ValueInfoProto value in graph.Input.Concat(graph.Output)) names.Add(value.Name);
+        foreach (NodeProto node in graph.Node)
+        {
+            names.Add(node.Name);
+            foreach (string output in node.Output) names.Add(output);
+        }
+    }
+
     /// <summary><paramref name="hint"/>, or <paramref name="hint"/>_N when taken; the name is reserved.</summary>
     public string Fresh(string hint)
     {
@@ -68,6 +81,9 @@ internal sealed class OnnxGraphBuilder
     /// <summary>A float32 initializer (its bytes are copied once into the tensor).</summary>
     public string Float32(string name, float[] data, long[] dims, string? docString = null) =>
         Initializer(name, DataType.Float, MemoryMarshal.AsBytes(data.AsSpan()).ToArray(), dims, docString);
+
+    /// <summary>A float32 initializer named <paramref name="hint"/>, or <paramref name="hint"/>_N when taken.</summary>
+    public string FreshFloat32(string hint, float[] data, long[] dims) => Float32(Unused(hint), data, dims);
 
     /// <summary>An int8 initializer.</summary>
     public string Int8(string name, sbyte[] data, long[] dims, string? docString = null) =>
